@@ -1,0 +1,245 @@
+"""What a run config may say, as strict pydantic models.
+
+Every config file in ``configs/`` is parsed into :class:`RunConfig` before ZenML
+starts, so a typo or a wrong type fails loudly with the field's path instead of
+surfacing as a confusing error halfway through a pipeline run. All models use
+``extra="forbid"`` for that reason.
+
+The models are also passed to steps as parameters, so they must stay
+JSON-serialisable (no paths that only exist on the client, no callables).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+FeatureKind = Literal["numeric", "categorical", "text"]
+EstimatorName = Literal[
+    "logistic_regression",
+    "linear_regression",
+    "random_forest",
+    "hist_gradient_boosting",
+]
+
+CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+#: Metrics where a smaller value is better; gate thresholds on them are maxima.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary": CLASSIFICATION_METRICS,
+    "multiclass": ("roc_auc", "precision", "recall", "f1", "accuracy"),
+    "regression": REGRESSION_METRICS,
+}
+ESTIMATORS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
+    "multiclass": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
+    "regression": ("linear_regression", "random_forest", "hist_gradient_boosting"),
+}
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(StrictModel):
+    """One input column and the rules its values must follow."""
+
+    name: str = Field(min_length=1)
+    kind: FeatureKind
+    min: float | None = Field(None, description="Smallest allowed value (numeric only).")
+    max: float | None = Field(None, description="Largest allowed value (numeric only).")
+    allowed: list[str] | None = Field(
+        None, description="Allowed categories (categorical only); None accepts any."
+    )
+    max_null_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of nulls tolerated; a column that is all null always fails.",
+    )
+
+    @model_validator(mode="after")
+    def _rules_fit_kind(self) -> FeatureSpec:
+        if self.kind != "numeric" and (self.min is not None or self.max is not None):
+            raise ValueError(f"feature '{self.name}': min/max only apply to numeric features")
+        if self.kind != "categorical" and self.allowed is not None:
+            raise ValueError(f"feature '{self.name}': allowed only applies to categorical features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(
+                f"feature '{self.name}': min ({self.min}) is greater than max ({self.max})"
+            )
+        if self.allowed is not None and not self.allowed:
+            raise ValueError(f"feature '{self.name}': allowed must list at least one category")
+        return self
+
+
+class SyntheticSource(StrictModel):
+    """The built-in card-transaction fraud generator (seeded, reproducible)."""
+
+    kind: Literal["synthetic"]
+    rows: int = Field(ge=100, le=10_000_000)
+    seed: int = 42
+    fraud_rate: float = Field(0.01, gt=0.0, lt=0.5)
+    shift: float = Field(
+        0.0, ge=0.0, le=1.0, description="Distribution shift severity, 0 = reference data."
+    )
+
+
+class FileSource(StrictModel):
+    """A CSV or Parquet file, local or on an fsspec URL (s3://, gs://).
+
+    A relative ``path`` is resolved against the directory of the config file,
+    so a config means the same thing whatever the working directory is.
+    """
+
+    kind: Literal["file"]
+    path: str = Field(min_length=1)
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="Defaults to the file's suffix."
+    )
+
+
+DataSource = Annotated[SyntheticSource | FileSource, Field(discriminator="kind")]
+
+
+class DataConfig(StrictModel):
+    """Where the data comes from and what it must look like."""
+
+    source: DataSource
+    target: str = Field(min_length=1)
+    task: Task
+    features: list[FeatureSpec] | None = Field(
+        None, description="Feature columns; omitted means inferred from the data and recorded."
+    )
+    target_classes: list[str] | None = Field(
+        None, description="Allowed labels (classification); compared as strings."
+    )
+    target_min: float | None = None
+    target_max: float | None = None
+    min_rows: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.features is not None:
+            names = [f.name for f in self.features]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"features: duplicate names {duplicates}")
+            if self.target in names:
+                raise ValueError(f"features: the target '{self.target}' cannot also be a feature")
+            if not names:
+                raise ValueError(
+                    "features: list at least one feature, or omit the key to infer them"
+                )
+        if self.task == "regression" and self.target_classes is not None:
+            raise ValueError("target_classes only apply to classification tasks")
+        if self.task != "regression" and (
+            self.target_min is not None or self.target_max is not None
+        ):
+            raise ValueError("target_min/target_max only apply to regression")
+        if (
+            self.task == "binary"
+            and self.target_classes is not None
+            and len(self.target_classes) != 2
+        ):
+            raise ValueError("target_classes: a binary task needs exactly 2 classes")
+        return self
+
+
+class SplitConfig(StrictModel):
+    """Holdout split; stratified on the target for classification."""
+
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+ParamValue = float | int | str | bool | None
+
+
+class SearchConfig(StrictModel):
+    """Randomized hyperparameter search over the estimator's parameters."""
+
+    n_iter: int = Field(8, ge=1, le=500)
+    cv: int = Field(3, ge=2, le=20)
+    param_distributions: dict[str, list[ParamValue]] = Field(
+        default_factory=dict,
+        description="Estimator parameter -> candidate values; empty uses built-in defaults.",
+    )
+
+
+class TrainingConfig(StrictModel):
+    """The estimator and how to fit it."""
+
+    estimator: EstimatorName
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+    seed: int = 42
+    max_text_features: int = Field(5000, ge=10)
+
+
+class EvaluationConfig(StrictModel):
+    """How the model is scored on the holdout and which scores it must reach."""
+
+    primary_metric: str = Field(
+        description="The metric the search optimises and reports lead with."
+    )
+    decision_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Probability above which a binary prediction is positive."
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Quality gate: metric -> minimum (or maximum for rmse/mae).",
+    )
+
+
+class ModelRegistration(StrictModel):
+    """The ZenML Model (and MLflow registered model) that runs version."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+
+
+class ResourceConfig(StrictModel):
+    """Resources asked of orchestrators that schedule steps (ignored locally)."""
+
+    cpu_count: float | None = Field(None, gt=0)
+    memory: str | None = Field(None, pattern=r"^\d+(KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)$")
+
+
+class RunConfig(StrictModel):
+    """A whole run config file: one per environment, all sharing this schema."""
+
+    data: DataConfig
+    split: SplitConfig = SplitConfig()
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    model: ModelRegistration
+    resources: ResourceConfig = ResourceConfig()
+
+    @model_validator(mode="after")
+    def _fits_task(self) -> RunConfig:
+        task = self.data.task
+        if self.training.estimator not in ESTIMATORS_BY_TASK[task]:
+            raise ValueError(
+                f"training.estimator: '{self.training.estimator}' does not fit task '{task}'; "
+                f"expected one of {list(ESTIMATORS_BY_TASK[task])}"
+            )
+        allowed = METRICS_BY_TASK[task]
+        if self.evaluation.primary_metric not in allowed:
+            raise ValueError(
+                f"evaluation.primary_metric: '{self.evaluation.primary_metric}' is not a "
+                f"{task} metric; expected one of {list(allowed)}"
+            )
+        unknown = sorted(set(self.evaluation.thresholds) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"evaluation.thresholds: unknown metric(s) {unknown} for task '{task}'; "
+                f"expected some of {list(allowed)}"
+            )
+        return self

@@ -1,0 +1,50 @@
+"""The training pipeline: ingest, validate, split, train, evaluate, register.
+
+Composition only; every step is a thin adapter over a plain function.
+"""
+
+from __future__ import annotations
+
+from zenml import Model, pipeline
+
+from configs.schema import RunConfig
+from steps.data.step import ingest_data
+from steps.evaluation.step import evaluate_model, quality_gate
+from steps.registry.provenance import Provenance
+from steps.registry.step import register_model
+from steps.training.step import split_dataset, train_model
+from steps.validation.step import data_validation_gate, validate_data
+
+
+@pipeline(name="training")
+def training_pipeline(
+    config: RunConfig, base_dir: str, source_stamp: str, provenance: Provenance
+) -> None:
+    """Train a model from ``config`` and register it only if both gates pass."""
+    dataset, dataset_info = ingest_data(config.data, base_dir, source_stamp)
+    report, _ = validate_data(dataset, dataset_info, config.data)
+    data_validation_gate(report)
+    train_set, holdout_set = split_dataset(
+        dataset, dataset_info, config.split, after="data_validation_gate"
+    )
+    model, _, input_example = train_model(
+        train_set, dataset_info, config.training, config.evaluation.primary_metric
+    )
+    metrics, _ = evaluate_model(model, holdout_set, dataset_info, config.evaluation)
+    quality_gate(metrics, config.evaluation)
+    register = register_model.with_options(
+        model=Model(
+            name=config.model.name,
+            description=config.model.description or None,
+            tags=config.model.tags or None,
+        )
+    )
+    register(
+        model,
+        metrics,
+        dataset_info,
+        input_example,
+        provenance,
+        config.model.name,
+        after="quality_gate",
+    )

@@ -1,0 +1,272 @@
+"""The project's command line: validate a run config, pick a pipeline and a stack, run it.
+
+    python run.py --pipeline train --config configs/local.yaml
+
+The config is validated before ZenML is imported, so a typo costs a second,
+not a pipeline run. Exit codes are part of the interface (CI branches on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from configs.loader import ConfigError, load_run_config
+from configs.schema import FileSource, RunConfig
+
+if TYPE_CHECKING:
+    from zenml.models import PipelineRunResponse
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_STACK = "local"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DATA_INVALID = 3
+EXIT_QUALITY_GATE = 4
+
+PIPELINES = {"train": "the training pipeline: ingest, validate, split, train, evaluate, register"}
+
+#: Exception class names raised by gates, mapped to the exit code they end a run with.
+GATE_EXIT_CODES = {
+    "DataValidationError": EXIT_DATA_INVALID,
+    "DataLoadError": EXIT_DATA_INVALID,
+    "QualityGateError": EXIT_QUALITY_GATE,
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (stack, file); exit 2, nothing run."""
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A failed step, as the user should read it."""
+
+    step: str
+    exception: str
+    message: str
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI, with help text that explains each option and the exit codes."""
+    pipelines = "\n".join(f"  {name:<8} {text}" for name, text in PIPELINES.items())
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Run one of the project's ZenML pipelines with a validated run config.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            pipelines:
+            {pipelines}
+
+            stacks:
+              Without --stack the active ZenML stack is used; if that is ZenML's bare
+              'default' stack, the project's 'local' stack (stacks/local.yaml: local
+              orchestrator, MLflow tracking in SQLite, MLflow deployer) is used and is
+              registered first if it is missing.
+
+            exit codes:
+              0  success
+              1  a step failed (see the message and the ZenML logs above it)
+              2  bad usage: invalid config file, unknown pipeline or stack; nothing ran
+              3  the data could not be loaded or failed validation; no model registered
+              4  the model missed a quality threshold; no model registered
+
+            example:
+              python run.py --pipeline train --config configs/local.yaml
+            """
+        ).replace("{pipelines}", pipelines),
+    )
+    parser.add_argument(
+        "--pipeline",
+        required=True,
+        choices=sorted(PIPELINES),
+        help="which pipeline to run",
+    )
+    parser.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="run config YAML (configs/local.yaml, staging.yaml, prod.yaml); "
+        "validated before anything runs",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="run on this registered ZenML stack for this run only, "
+        "without changing the active stack",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="re-run every step even if ZenML has cached results for the same inputs",
+    )
+    return parser
+
+
+def ensure_default_stack() -> None:
+    """Register the project's local stack from stacks/local.yaml if it is missing."""
+    from stacks.registration import find_stack_file, load_stack_spec, register_stack
+
+    path = find_stack_file(DEFAULT_STACK)
+    if path is None:
+        raise UsageError(f"stacks/: no stack file defines stack '{DEFAULT_STACK}'")
+    result = register_stack(load_stack_spec(path))
+    if result.changed:
+        print(f"Registered stack '{result.stack}' from {path.relative_to(PROJECT_ROOT)}")
+
+
+def select_stack(requested: str | None) -> str:
+    """Pick the stack for this run and point this process (only) at it.
+
+    ZenML reads ``ZENML_ACTIVE_STACK_ID`` before the stored active stack, so the
+    user's own choice of active stack is never changed by a run.
+    """
+    from zenml.client import Client
+
+    from stacks.registration import registered_stack_names
+
+    ensure_default_stack()
+    client = Client()
+    if requested is None:
+        active = client.active_stack_model.name
+        if active != "default":
+            return active
+        requested = DEFAULT_STACK
+    names = registered_stack_names()
+    if requested not in names:
+        raise UsageError(
+            f"--stack: no registered stack named '{requested}'; registered stacks: "
+            + ", ".join(names)
+        )
+    stack = client.get_stack(requested, allow_name_prefix_match=False)
+    os.environ["ZENML_ACTIVE_STACK_ID"] = str(stack.id)
+    return requested
+
+
+def run_settings(config: RunConfig) -> dict[str, Any]:
+    """Pipeline-level ZenML settings derived from the config."""
+    from zenml.config import ResourceSettings
+
+    resources = config.resources
+    if resources.cpu_count is None and resources.memory is None:
+        return {}
+    return {"resources": ResourceSettings(cpu_count=resources.cpu_count, memory=resources.memory)}
+
+
+def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> PipelineRunResponse:
+    """Run the training pipeline and return its run."""
+    from pipelines.training import training_pipeline
+    from steps.data.loading import resolve_path
+    from steps.data.stamp import source_stamp
+    from steps.registry.provenance import collect_provenance
+
+    base_dir = str(config_path.resolve().parent)
+    source = config.data.source
+    resolved = resolve_path(source.path, base_dir) if isinstance(source, FileSource) else None
+    pipeline = training_pipeline.with_options(
+        enable_cache=not no_cache, settings=run_settings(config)
+    )
+    run = pipeline(
+        config=config,
+        base_dir=base_dir,
+        source_stamp=source_stamp(source, resolved),
+        provenance=collect_provenance(config_path),
+    )
+    assert run is not None
+    return run
+
+
+def latest_run(pipeline_name: str) -> PipelineRunResponse | None:
+    """The newest run of ``pipeline_name`` in the active store."""
+    from zenml.client import Client
+
+    runs = Client().list_pipeline_runs(
+        pipeline_name=pipeline_name, sort_by="desc:created", size=1, hydrate=True
+    )
+    return runs.items[0] if runs.items else None
+
+
+def step_failures(run: PipelineRunResponse) -> list[StepFailure]:
+    """Failed steps of a run with their exception class and message."""
+    failures = []
+    for name, step_run in run.steps.items():
+        info = step_run.exception_info
+        if step_run.status.value != "failed" or info is None:
+            continue
+        exception = (info.source or "").rsplit(".", 1)[-1] or "Exception"
+        message = info.message or info.traceback.strip().splitlines()[-1]
+        failures.append(StepFailure(step=name, exception=exception, message=message))
+    return failures
+
+
+def report_failure(pipeline_name: str, error: Exception) -> int:
+    """Explain a failed run in a few lines and choose the exit code."""
+    run = latest_run(pipeline_name)
+    failures = step_failures(run) if run else []
+    print(f"\nRun failed: {run.name if run else pipeline_name}", file=sys.stderr)
+    if not failures:
+        print(f"  {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for failure in failures:
+        print(f"  step '{failure.step}' ({failure.exception}):", file=sys.stderr)
+        print(textwrap.indent(failure.message, "    "), file=sys.stderr)
+    print("No model version was registered.", file=sys.stderr)
+    return max(GATE_EXIT_CODES.get(f.exception, EXIT_FAILED) for f in failures)
+
+
+def report_success(run: PipelineRunResponse, stack: str) -> None:
+    """Tell the user what was produced and where to look at it."""
+    from zenml.client import Client
+
+    print(f"\nRun '{run.name}' finished on stack '{stack}'.")
+    register = run.steps.get("register_model")
+    if register is not None and register.model_version is not None:
+        version = register.model_version
+        print(f"Model: {version.model.name} version {version.name}")
+        metrics = version.run_metadata.get("holdout_metrics")
+        if isinstance(metrics, dict):
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+            print(f"Holdout metrics: {shown}")
+    tracker = Client().active_stack.experiment_tracker
+    if tracker is not None:
+        uri = tracker.get_tracking_uri()  # type: ignore[attr-defined]
+        print(f"MLflow UI:       mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1")
+    print("ZenML dashboard: zenml login --local   (then open http://127.0.0.1:8237)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, validate, run; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_run_config(args.config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        stack = select_stack(args.stack)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
+    try:
+        run = run_training(config, args.config, args.no_cache)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return report_failure("training", error)
+    report_success(run, stack)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""ZenML step: register the trained model as a new version, with full lineage.
+
+This is the only step that carries the ZenML Model, so a model version exists
+only once both gates have passed; a run stopped by a gate leaves no version.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import mlflow
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from zenml import get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.model.utils import link_artifact_version_to_model_version
+
+from steps.data.loading import DatasetInfo
+from steps.registry.mlflow_model import log_sklearn_model
+from steps.registry.provenance import Provenance, package_versions
+
+
+def lineage_metadata(
+    dataset_info: DatasetInfo,
+    provenance: Provenance,
+    stack_name: str,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The metadata every model version records (see DESIGN.md, Data and lineage)."""
+    return {
+        "dataset_sha256": dataset_info.sha256,
+        "dataset_rows": dataset_info.rows,
+        "dataset_source": dataset_info.source,
+        "config_file": provenance.config_file,
+        "config_sha256": provenance.config_sha256,
+        "git_commit": provenance.git_commit,
+        "stack": stack_name,
+        "package_versions": package_versions(),
+        "holdout_metrics": metrics,
+    }
+
+
+def _link_run_artifacts() -> list[str]:
+    """Link every artifact this pipeline run produced to the step's model version.
+
+    Looking them up through the run, rather than taking them as inputs, avoids
+    loading the dataset again just to link it.
+    """
+    context = get_step_context()
+    model_version = context.model_version
+    assert model_version is not None, "register_model must run with a ZenML Model configured"
+    client = Client()
+    run = client.get_pipeline_run(context.pipeline_run.id)
+    linked: list[str] = []
+    for step_name, step_run in run.steps.items():
+        if step_name == context.step_name:
+            continue
+        for output_name, versions in step_run.outputs.items():
+            for artifact_version in versions:
+                link_artifact_version_to_model_version(artifact_version, model_version)
+                linked.append(output_name)
+    return sorted(linked)
+
+
+@step(experiment_tracker=True, enable_cache=False)
+def register_model(
+    model: Pipeline,
+    metrics: dict[str, float],
+    dataset_info: DatasetInfo,
+    input_example: pd.DataFrame,
+    provenance: Provenance,
+    registered_model_name: str,
+) -> Annotated[str, "mlflow_model_uri"]:
+    """Log the model to MLflow (and its registry) and record lineage on the ZenML version.
+
+    ZenML creates the model version when this step starts; if registration then
+    fails, the half-made version is deleted so a version always means a model
+    that passed both gates and has its lineage recorded.
+    """
+    context = get_step_context()
+    try:
+        return _register(
+            model, metrics, dataset_info, input_example, provenance, registered_model_name
+        )
+    except Exception:
+        if context.model_version is not None:
+            Client().delete_model_version(context.model_version.id)
+        raise
+
+
+def _register(
+    model: Pipeline,
+    metrics: dict[str, float],
+    dataset_info: DatasetInfo,
+    input_example: pd.DataFrame,
+    provenance: Provenance,
+    registered_model_name: str,
+) -> str:
+    context = get_step_context()
+    stack_name = Client().active_stack_model.name
+    model_info = log_sklearn_model(model, input_example, registered_model_name)
+    zenml_version = context.model_version.name if context.model_version else "unknown"
+    mlflow.set_tags({"zenml.model": registered_model_name, "zenml.model_version": zenml_version})
+    metadata = lineage_metadata(dataset_info, provenance, stack_name, metrics)
+    metadata["mlflow_model_uri"] = model_info.model_uri
+    metadata["mlflow_run_id"] = model_info.run_id
+    metadata["mlflow_registered_version"] = str(model_info.registered_model_version)
+    metadata["linked_artifacts"] = _link_run_artifacts()
+    log_metadata(metadata=metadata, infer_model=True)
+    return model_info.model_uri

@@ -1,0 +1,52 @@
+"""ZenML steps: run the Great Expectations suite, then gate on its result.
+
+Validation and gate are two steps on purpose: the report artifact is stored
+even when the data fails, so the dashboard shows why the run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.types import HTMLString
+
+from configs.schema import DataConfig
+from steps.data.loading import DatasetInfo
+from steps.validation.suite import ValidationReport, render_report_html, validate_frame
+
+
+class DataValidationError(RuntimeError):
+    """The data broke the validation suite; the message lists every failure."""
+
+
+@step
+def validate_data(
+    dataset: pd.DataFrame, dataset_info: DatasetInfo, data: DataConfig
+) -> tuple[
+    Annotated[ValidationReport, "validation_report"],
+    Annotated[HTMLString, "validation_report_html"],
+]:
+    """Validate the dataset against the config's schema with Great Expectations."""
+    # GE logs its plugin registration at INFO, which ZenML's step logs would show.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    report = validate_frame(dataset, dataset_info.features, data)
+    log_metadata(
+        metadata={
+            "success": report.success,
+            "evaluated": report.evaluated,
+            "failed": len(report.failures),
+        },
+        artifact_name="validation_report",
+        infer_artifact=True,
+    )
+    return report, HTMLString(render_report_html(report, dataset_info.source))
+
+
+@step
+def data_validation_gate(validation_report: ValidationReport) -> None:
+    """Stop the pipeline before training when the data failed validation."""
+    if not validation_report.success:
+        raise DataValidationError(validation_report.summary())

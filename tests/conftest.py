@@ -1,0 +1,39 @@
+"""Test-session isolation: never touch the user's own ZenML or MLflow state.
+
+The environment is set at import time on purpose: pytest imports this file
+before any test module, and ZenML reads ZENML_CONFIG_PATH when it is first
+imported. Every subprocess the tests start inherits the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="fraudops-tests-"))
+os.environ["ZENML_CONFIG_PATH"] = str(_SESSION_ROOT / "zenml")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT / 'mlflow.db'}"
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
+os.environ.pop("ZENML_ACTIVE_STACK_ID", None)
+os.environ.pop("ZENML_STORE_URL", None)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def session_root() -> Iterator[Path]:
+    """The temp directory holding this session's ZenML and MLflow state."""
+    yield _SESSION_ROOT
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's state unless asked to keep it for debugging."""
+    if not os.environ.get("FRAUDOPS_KEEP_TEST_STATE"):
+        shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
