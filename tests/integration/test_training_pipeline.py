@@ -135,9 +135,11 @@ def test_mlflow_has_the_run_with_params_metrics_plots_and_model(trained: SimpleN
     plots = {a.path for a in client.list_artifacts(mlflow_run.info.run_id, "plots")}
     assert {"plots/roc_curve.png", "plots/pr_curve.png", "plots/confusion_matrix.png"} <= plots
     assert client.search_model_versions(f"name = '{MODEL}'"), "no MLflow registry version"
-    model_uri = Client().get_model_version(
-        MODEL, trained.run.steps["register_model"].model_version.name
-    ).run_metadata["mlflow_model_uri"]
+    model_uri = (
+        Client()
+        .get_model_version(MODEL, trained.run.steps["register_model"].model_version.name)
+        .run_metadata["mlflow_model_uri"]
+    )
     served = mlflow.pyfunc.load_model(model_uri)
     in_process = _output(trained.run, "train_model", "model").load()
     holdout = _output(trained.run, "split_dataset", "holdout_set").load().head(200)
