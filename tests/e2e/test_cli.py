@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -55,7 +56,7 @@ def test_model_version_has_every_lineage_field(
     trained: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     path, _ = trained
-    meta = Client().get_model_version(MODEL, "1").run_metadata
+    meta: dict[str, Any] = Client().get_model_version(MODEL, "1").run_metadata
     for field in (
         "dataset_sha256",
         "dataset_rows",
@@ -81,7 +82,7 @@ def test_mlflow_run_has_metrics_and_model(
     # The URI the user is told to open the MLflow UI on is the one to check.
     uri = result.stdout.split("--backend-store-uri '")[1].split("'")[0]
     client = MlflowClient(uri)
-    meta = Client().get_model_version(MODEL, "1").run_metadata
+    meta: dict[str, Any] = Client().get_model_version(MODEL, "1").run_metadata
     mlflow_run = client.get_run(meta["mlflow_run_id"])
     assert mlflow_run.data.metrics["roc_auc"] == pytest.approx(meta["holdout_metrics"]["roc_auc"])
     assert "pr_auc" in mlflow_run.data.metrics

@@ -165,5 +165,5 @@ def test_unloadable_file_fails_naming_the_path(
 
 
 def test_missing_file_fails_naming_the_path(tmp_path: Path) -> None:
-    with pytest.raises(DataLoadError, match="nope.parquet"):
+    with pytest.raises(DataLoadError, match=r"nope\.parquet"):
         load_source(FileSource(kind="file", path="nope.parquet"), str(tmp_path))

@@ -63,7 +63,7 @@ def test_every_step_ran_and_succeeded(trained: SimpleNamespace) -> None:
 def test_model_version_records_full_lineage(trained: SimpleNamespace) -> None:
     version_ = trained.run.steps["register_model"].model_version
     assert version_ is not None and version_.model.name == MODEL
-    meta = Client().get_model_version(MODEL, version_.name).run_metadata
+    meta: dict[str, Any] = Client().get_model_version(MODEL, version_.name).run_metadata
     source = trained.config.data.source
     expected_frame = generate_transactions(
         source.rows, seed=source.seed, fraud_rate=source.fraud_rate
@@ -96,7 +96,7 @@ def test_model_version_links_the_exact_artifacts(trained: SimpleNamespace) -> No
 
 def test_dataset_artifact_carries_its_metadata(trained: SimpleNamespace) -> None:
     dataset = Client().get_artifact_version(_output(trained.run, "ingest_data", "dataset").id)
-    meta = dataset.run_metadata
+    meta: dict[str, Any] = dataset.run_metadata
     assert meta["rows"] == trained.config.data.source.rows
     assert len(meta["sha256"]) == 64
     assert meta["source"].startswith("synthetic://transactions?rows=")
@@ -124,6 +124,7 @@ def test_mlflow_has_the_run_with_params_metrics_plots_and_model(trained: SimpleN
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("training")
+    assert experiment is not None, "no MLflow experiment named after the pipeline"
     runs = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.mlflow.runName = '{trained.run.name}'"
     )
