@@ -13,6 +13,7 @@ import os
 import sys
 import textwrap
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,14 +186,21 @@ def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> Pipeli
     return run
 
 
-def latest_run(pipeline_name: str) -> PipelineRunResponse | None:
-    """The newest run of ``pipeline_name`` in the active store."""
+def latest_run(
+    pipeline_name: str, created_after: datetime | None = None
+) -> PipelineRunResponse | None:
+    """The newest run of ``pipeline_name`` in the active store (optionally, a recent one)."""
     from zenml.client import Client
 
     runs = Client().list_pipeline_runs(
         pipeline_name=pipeline_name, sort_by="desc:created", size=1, hydrate=True
     )
-    return runs.items[0] if runs.items else None
+    if not runs.items:
+        return None
+    newest = runs.items[0]
+    if created_after is not None and newest.created < created_after:
+        return None
+    return newest
 
 
 def step_failures(run: PipelineRunResponse) -> list[StepFailure]:
@@ -208,9 +216,18 @@ def step_failures(run: PipelineRunResponse) -> list[StepFailure]:
     return failures
 
 
-def report_failure(pipeline_name: str, error: Exception) -> int:
-    """Explain a failed run in a few lines and choose the exit code."""
-    run = latest_run(pipeline_name)
+def report_failure(pipeline_name: str, error: Exception, started: datetime) -> int:
+    """Explain a failed run in a few lines and choose the exit code.
+
+    A failure before any step ran (the stack lacks a component a step needs)
+    is a usage error: nothing ran, exit 2.
+    """
+    from zenml.exceptions import StackValidationError
+
+    if isinstance(error, StackValidationError):
+        print(f"error: the stack cannot run this pipeline: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    run = latest_run(pipeline_name, created_after=started)
     failures = step_failures(run) if run else []
     print(f"\nRun failed: {run.name if run else pipeline_name}", file=sys.stderr)
     if not failures:
@@ -257,13 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
+    # ZenML stores creation times in naive UTC; a second of slack covers rounding.
+    started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
     try:
         run = run_training(config, args.config, args.no_cache)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
     except Exception as error:
-        return report_failure("training", error)
+        return report_failure("training", error, started)
     report_success(run, stack)
     return EXIT_OK
 

@@ -186,8 +186,9 @@ class RowResult:
 
     @property
     def mem_ratio(self) -> float:
-        """Pipeline peak RSS over bare peak RSS."""
-        return self.pipeline.measurement.peak_mb / self.bare.measurement.peak_mb
+        """Pipeline peak RSS over bare peak RSS (NaN if the bare run left no sample)."""
+        bare = self.bare.measurement.peak_mb
+        return self.pipeline.measurement.peak_mb / bare if bare > 0 else math.nan
 
 
 # --------------------------------------------------------------------------- running
@@ -296,7 +297,7 @@ def measure(
         ]
         for reader in readers:
             reader.start()
-        root = psutil.Process(proc.pid)
+        root = psutil.Process(proc.pid)  # not reaped before wait(), so it exists
         try:
             while True:
                 peak = max(peak, tree_rss_bytes(root))
@@ -367,7 +368,8 @@ def trace_pipeline(lines: list[Line], wall_s: float) -> PipelineTrace:
     if cli_ready is not None and first_step is not None:
         trace.run_setup_s = first_step - cli_ready
     if first_step is not None and finished is not None:
-        trace.between_steps_s = finished - first_step - sum(trace.steps_s.values())
+        spans = {**trace.steps_s, **trace.steps_observed_s}
+        trace.between_steps_s = finished - first_step - sum(spans.values())
     if finished is not None:
         trace.report_exit_s = wall_s - finished
     return trace

@@ -149,6 +149,17 @@ def test_unknown_stack_exits_2_and_lists_registered_stacks(
     assert "registered stacks:" in result.stderr and "local" in result.stderr
 
 
+def test_stack_without_an_experiment_tracker_exits_2_naming_it(
+    trained: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    path, _ = trained
+    runs_before = Client().list_pipeline_runs(size=1).total
+    result = run_cli("--pipeline", "train", "--config", str(path), "--stack", "default")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "experiment tracker" in result.stderr and "'default'" in result.stderr
+    assert Client().list_pipeline_runs(size=1).total == runs_before
+
+
 def test_stack_option_applies_to_one_run_only(
     trained: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
