@@ -413,13 +413,26 @@ def compare_metrics(
 # --------------------------------------------------------------------------- protocol
 
 
+def load_base_config(path: Path) -> dict[str, Any]:
+    """The base run config as YAML data; only the synthetic generator scales to N rows."""
+    try:
+        base = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"error: {path}: cannot read the config: {error}") from error
+    if not isinstance(base, dict) or base.get("data", {}).get("source", {}).get("kind") != (
+        "synthetic"
+    ):
+        raise SystemExit(f"error: {path}: data.source must be the synthetic generator")
+    return base
+
+
 class Bench:
     """One benchmark invocation: its isolated ZenML state, configs and logs."""
 
-    def __init__(self, base_config: Path, run_dir: Path, state_dir: Path, timeout_s: float):
-        self.base = yaml.safe_load(base_config.read_text(encoding="utf-8"))
-        if self.base.get("data", {}).get("source", {}).get("kind") != "synthetic":
-            raise SystemExit(f"error: {base_config}: data.source must be the synthetic generator")
+    def __init__(
+        self, base: dict[str, Any], run_dir: Path, state_dir: Path, timeout_s: float
+    ) -> None:
+        self.base = base
         self.run_dir = run_dir
         self.env = child_env(state_dir / "zenml")
         self.timeout_s = timeout_s
@@ -804,16 +817,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Measure every row count, print the tables, save the JSON."""
     args = parse_args(argv)
+    base = load_base_config(args.config)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = RESULTS_DIR / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     output = args.output or RESULTS_DIR / f"{stamp}.json"
     state_dir = Path(tempfile.mkdtemp(prefix="fraudops-bench-"))
-    bench = Bench(args.config.resolve(), run_dir, state_dir, args.timeout)
     print(f"ZenML/MLflow state: {state_dir} (fresh for this invocation)")
     print(f"logs and configs:   {run_dir}")
     results: list[RowResult] = []
     try:
+        bench = Bench(base, run_dir, state_dir, args.timeout)
         print(f"warm-up at {WARMUP_ROWS} rows (ZenML store creation; not counted):")
         warmup = bench.warm_up()
         for rows in args.rows:
