@@ -9,13 +9,16 @@ not a pipeline run. Exit codes are part of the interface (CI branches on them).
 from __future__ import annotations
 
 import argparse
+import atexit
+import logging
 import os
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from configs.loader import ConfigError, load_run_config
 from configs.schema import FileSource, RunConfig
@@ -287,5 +290,23 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """Exit once everything that must finish has finished, skipping module teardown.
+
+    After a pipeline run Python spends 2-3 s freeing the module graph of ZenML,
+    MLflow and Great Expectations, time a user waits for nothing. Non-daemon
+    threads are joined and atexit handlers run first, as on a normal exit, so
+    nothing ZenML or MLflow flushes at exit is lost.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

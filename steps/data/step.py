@@ -9,9 +9,10 @@ from zenml import log_metadata, step
 
 from configs.schema import DataConfig
 from steps.data.loading import DatasetInfo, describe_dataset, load_source
+from steps.data.materializer import ParquetFrameMaterializer
 
 
-@step
+@step(output_materializers={"dataset": ParquetFrameMaterializer})
 def ingest_data(
     data: DataConfig, base_dir: str, source_stamp: str
 ) -> tuple[Annotated[pd.DataFrame, "dataset"], Annotated[DatasetInfo, "dataset_info"]]:

@@ -10,12 +10,13 @@ bug to look at, not something to trust blindly.
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-import mlflow
 import pandas as pd
-import skops.io
-from mlflow.models.model import ModelInfo
-from sklearn.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+    from sklearn.pipeline import Pipeline
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 #: HistGradientBoosting keeps ``functools.partial(sklearn...check_array)`` inside;
@@ -25,6 +26,8 @@ TRUSTED_EXACT = frozenset({"functools.partial"})
 
 def untrusted_types(model: Pipeline) -> list[str]:
     """Types skops would refuse in ``model``."""
+    import skops.io  # 1-2 s to import: only when a model is actually logged
+
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
@@ -69,6 +72,8 @@ def log_sklearn_model(
     model: Pipeline, input_example: pd.DataFrame, registered_model_name: str | None
 ) -> ModelInfo:
     """Log ``model`` into the active MLflow run, optionally as a registry version."""
+    import mlflow.sklearn
+
     return mlflow.sklearn.log_model(
         model,
         name="model",

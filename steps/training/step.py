@@ -11,10 +11,11 @@ from zenml import step
 
 from configs.schema import SplitConfig, TrainingConfig
 from steps.data.loading import DatasetInfo
+from steps.data.materializer import ParquetFrameMaterializer
 from steps.training.training import split_holdout, train
 
 
-@step
+@step(output_materializers=ParquetFrameMaterializer)
 def split_dataset(
     dataset: pd.DataFrame, dataset_info: DatasetInfo, split: SplitConfig
 ) -> tuple[Annotated[pd.DataFrame, "train_set"], Annotated[pd.DataFrame, "holdout_set"]]:
