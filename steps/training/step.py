@@ -15,7 +15,14 @@ from steps.data.materializer import ParquetFrameMaterializer
 from steps.training.training import split_holdout, train
 
 
-@step(output_materializers=ParquetFrameMaterializer)
+# Materializers by output name: given one class for all outputs, ZenML 0.98
+# orders the outputs through a set, which changes the cache key per process.
+@step(
+    output_materializers={
+        "train_set": ParquetFrameMaterializer,
+        "holdout_set": ParquetFrameMaterializer,
+    },
+)
 def split_dataset(
     dataset: pd.DataFrame, dataset_info: DatasetInfo, split: SplitConfig
 ) -> tuple[Annotated[pd.DataFrame, "train_set"], Annotated[pd.DataFrame, "holdout_set"]]:
