@@ -412,3 +412,25 @@ def test_html_report_for_a_pass_has_no_table():
 
     assert "PASSED" in page and "<table>" not in page
     assert f"{report.evaluated} checks evaluated, 0 problems, {ROWS} rows" in page
+
+
+def test_validation_leaves_ge_batch_fingerprinting_as_it_found_it() -> None:
+    """We turn GE's per-batch row hash off only while our suite runs (see _run_suite)."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    from configs.schema import DataConfig, FeatureSpec, SyntheticSource
+    from steps.validation.suite import validate_frame
+
+    before = engine.HASH_THRESHOLD
+    config = DataConfig(
+        source=SyntheticSource(kind="synthetic", rows=100),
+        target="y",
+        task="binary",
+        features=[FeatureSpec(name="x", kind="numeric", min=0, max=1)],
+        min_rows=1,
+    )
+    report = validate_frame(
+        pd.DataFrame({"x": [0.5, 2.0], "y": [0, 1]}), config.features or [], config
+    )
+    assert not report.success and report.failures[0].column == "x"
+    assert before == engine.HASH_THRESHOLD
