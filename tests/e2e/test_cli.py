@@ -109,6 +109,20 @@ def test_bad_data_exits_3_names_the_problem_and_registers_nothing(tmp_path: Path
         Client().get_model("e2e-bad-data")
 
 
+def test_unreadable_data_file_exits_3_naming_the_path(tmp_path: Path) -> None:
+    data = tmp_path / "transactions.parquet"
+    data.write_bytes(b"this is not a parquet file\n" * 100)
+    path = write_config(
+        tmp_path, model_name="e2e-garbage", source={"kind": "file", "path": "transactions.parquet"}
+    )
+    result = run_cli("--pipeline", "train", "--config", str(path))
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "step 'ingest_data' (DataLoadError)" in result.stderr
+    assert str(data) in result.stderr and "not Parquet" in result.stderr
+    with pytest.raises(KeyError):
+        Client().get_model("e2e-garbage")
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
