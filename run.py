@@ -45,6 +45,27 @@ GATE_EXIT_CODES = {
 }
 
 
+class GateTracebackFilter(logging.Filter):
+    """Drop the traceback from ZenML's log of a step that a gate stopped.
+
+    A gate failing is the pipeline working as designed, and its message already
+    names the rule, column and values; a stack trace above it only buries that.
+    Tracebacks of any other exception (a bug) are kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, without its traceback when a gate raised it."""
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and type(error).__name__ in GATE_EXIT_CODES:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+#: The logger that prints a failed step's traceback when steps run in this process.
+STEP_FAILURE_LOGGER = "zenml.orchestrators.local.local_orchestrator"
+
+
 class UsageError(Exception):
     """A problem with what the user asked for (stack, file); exit 2, nothing run."""
 
@@ -277,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
+    logging.getLogger(STEP_FAILURE_LOGGER).addFilter(GateTracebackFilter())
     # ZenML stores creation times in naive UTC; a second of slack covers rounding.
     started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
     try:

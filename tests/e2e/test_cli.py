@@ -105,6 +105,9 @@ def test_bad_data_exits_3_names_the_problem_and_registers_nothing(tmp_path: Path
     assert result.returncode == 3, result.stderr[-3000:]
     assert "column 'device_score'" in result.stderr
     assert "No model version was registered" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, (
+        "a gate stopping the run is not a crash"
+    )
     with pytest.raises(KeyError):
         Client().get_model("e2e-bad-data")
 
