@@ -8,15 +8,19 @@ ZenML is even imported.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from configs.schema import RunConfig
+from configs.schema import FileSource, RunConfig, SyntheticSource
 
-SOURCE_KINDS = {"synthetic", "file"}
+#: The ``kind`` tags of data sources, which pydantic adds to error locations.
+SOURCE_KINDS = frozenset(
+    str(get_args(model.model_fields["kind"].annotation)[0])
+    for model in (SyntheticSource, FileSource)
+)
 
 
 class ConfigError(ValueError):

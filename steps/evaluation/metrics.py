@@ -23,8 +23,6 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from configs.schema import LOWER_IS_BETTER
-
 _BINARY_SCORERS = {
     "roc_auc": "roc_auc",
     "pr_auc": "average_precision",
@@ -55,13 +53,6 @@ def sklearn_scorer(metric: str, task: str) -> str:
         "regression": _REGRESSION_SCORERS,
     }[task]
     return table[metric]
-
-
-def is_better(metric: str, candidate: float, reference: float) -> bool:
-    """Whether ``candidate`` beats ``reference`` on ``metric`` (direction-aware)."""
-    if metric in LOWER_IS_BETTER:
-        return candidate < reference
-    return candidate > reference
 
 
 def binary_metrics(

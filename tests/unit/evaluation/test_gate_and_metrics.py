@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from steps.evaluation.gate import quality_verdict
-from steps.evaluation.metrics import binary_metrics, is_better, regression_metrics, sklearn_scorer
+from steps.evaluation.metrics import binary_metrics, regression_metrics, sklearn_scorer
 
 
 def test_gate_passes_when_every_threshold_is_met() -> None:
@@ -65,9 +65,7 @@ def test_regression_metrics() -> None:
     assert metrics["rmse"] == pytest.approx(math.sqrt(4 / 3))
 
 
-def test_direction_and_scorers() -> None:
-    assert is_better("rmse", 1.0, 2.0)
-    assert is_better("roc_auc", 0.9, 0.8)
+def test_scorers_optimise_the_configured_metric() -> None:
     assert sklearn_scorer("pr_auc", "binary") == "average_precision"
     assert sklearn_scorer("rmse", "regression") == "neg_root_mean_squared_error"
     assert sklearn_scorer("f1", "multiclass") == "f1_macro"
