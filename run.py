@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from configs.loader import ConfigError, load_run_config
 from configs.schema import FileSource, RunConfig
@@ -100,24 +100,35 @@ def build_parser() -> argparse.ArgumentParser:
             exit codes:
               0  success
               1  a step failed (see the message and the ZenML logs above it)
-              2  bad usage: invalid config file, unknown pipeline or stack; nothing ran
+              2  bad usage: invalid config or stack file, unknown pipeline or stack;
+                 nothing ran or was registered
               3  the data could not be loaded or failed validation; no model registered
               4  the model missed a quality threshold; no model registered
 
-            example:
+            examples:
               python run.py --pipeline train --config configs/local.yaml
+              python run.py --register-stacks                  # every file in stacks/
+              python run.py --register-stacks kubeflow-seldon  # one stack, by name
+              python run.py --pipeline train --config configs/prod.yaml --stack kubeflow-seldon
             """
         ).replace("{pipelines}", pipelines),
     )
-    parser.add_argument(
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument(
         "--pipeline",
-        required=True,
         choices=sorted(PIPELINES),
-        help="which pipeline to run",
+        help="which pipeline to run (needs --config)",
+    )
+    action.add_argument(
+        "--register-stacks",
+        nargs="*",
+        metavar="NAME_OR_FILE",
+        help="register stacks from stacks/*.yaml (all, or the named stacks or files) in "
+        "the ZenML store: validated first, all or nothing, never prompts, and a second "
+        "call changes nothing",
     )
     parser.add_argument(
         "--config",
-        required=True,
         type=Path,
         metavar="PATH",
         help="run config YAML (configs/local.yaml, staging.yaml, prod.yaml); "
@@ -139,14 +150,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def ensure_default_stack() -> None:
     """Register the project's local stack from stacks/local.yaml if it is missing."""
-    from stacks.registration import find_stack_file, load_stack_spec, register_stack
+    from stacks.registration import StackFileError, find_stack_file, register_files
 
     path = find_stack_file(DEFAULT_STACK)
     if path is None:
         raise UsageError(f"stacks/: no stack file defines stack '{DEFAULT_STACK}'")
-    result = register_stack(load_stack_spec(path))
+    try:
+        (result,) = register_files([path])
+    except StackFileError as error:
+        raise UsageError(str(error)) from error
     if result.changed:
         print(f"Registered stack '{result.stack}' from {path.relative_to(PROJECT_ROOT)}")
+
+
+def register_stacks(requested: list[str]) -> int:
+    """Register stacks from stack files, all or nothing, and say what changed."""
+    from stacks.registration import StackFileError, register_files, resolve_stack_files
+
+    try:
+        paths = resolve_stack_files(requested)
+        print(f"Validating {len(paths)} stack file(s) against the ZenML store ...")
+        results = register_files(paths)
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("Nothing was registered.", file=sys.stderr)
+        return EXIT_USAGE
+    for result in results:
+        if not result.changed:
+            print(f"  {result.stack}: already registered, unchanged")
+            continue
+        what = ", ".join(result.created_components) or "no new components"
+        verb = "registered" if result.created_stack else "completed"
+        print(f"  {result.stack}: {verb} (created {what})")
+    if not any(result.changed for result in results):
+        print("Nothing changed.")
+    names = " | ".join(result.stack for result in results)
+    print(f"Switch with: zenml stack set <{names}>   or per run: run.py --stack NAME")
+    return EXIT_OK
 
 
 def select_stack(requested: str | None) -> str:
@@ -177,18 +217,9 @@ def select_stack(requested: str | None) -> str:
     return requested
 
 
-def run_settings(config: RunConfig) -> dict[str, Any]:
-    """Pipeline-level ZenML settings derived from the config."""
-    from zenml.config import ResourceSettings
-
-    resources = config.resources
-    if resources.cpu_count is None and resources.memory is None:
-        return {}
-    return {"resources": ResourceSettings(cpu_count=resources.cpu_count, memory=resources.memory)}
-
-
 def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> PipelineRunResponse:
     """Run the training pipeline and return its run."""
+    from configs.zenml_settings import pipeline_settings
     from pipelines.training import training_pipeline
     from steps.data.loading import resolve_path
     from steps.data.stamp import source_stamp
@@ -198,7 +229,7 @@ def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> Pipeli
     source = config.data.source
     resolved = resolve_path(source.path, base_dir) if isinstance(source, FileSource) else None
     pipeline = training_pipeline.with_options(
-        enable_cache=not no_cache, settings=run_settings(config)
+        enable_cache=not no_cache, settings=pipeline_settings(config)
     )
     run = pipeline(
         config=config,
@@ -286,7 +317,12 @@ def report_success(run: PipelineRunResponse, stack: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run; return the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.register_stacks is not None:
+        return register_stacks(args.register_stacks)
+    if args.config is None:
+        parser.error("--pipeline needs --config PATH")
     try:
         config = load_run_config(args.config)
     except ConfigError as error:

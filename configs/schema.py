@@ -209,7 +209,73 @@ class ResourceConfig(StrictModel):
     """Resources asked of orchestrators that schedule steps (ignored locally)."""
 
     cpu_count: float | None = Field(None, gt=0)
+    gpu_count: int | None = Field(None, ge=0)
     memory: str | None = Field(None, pattern=r"^\d+(KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)$")
+
+
+class DockerConfig(StrictModel):
+    """How remote orchestrators get the image their steps run in (unused locally).
+
+    By default ZenML builds an image from the parent image plus the project's
+    requirements and pushes it to the stack's container registry. ``skip_build``
+    with a ``parent_image`` runs a prebuilt image as is (it must contain the
+    project and its dependencies): the way to go where CI has no Docker engine.
+    """
+
+    parent_image: str | None = Field(None, min_length=1)
+    skip_build: bool = False
+    requirements: list[str] = Field(
+        default_factory=list, description="extra pip requirements installed into the image"
+    )
+    apt_packages: list[str] = Field(default_factory=list)
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="environment variables set in the image"
+    )
+
+    @model_validator(mode="after")
+    def _prebuilt_needs_image(self) -> DockerConfig:
+        if self.skip_build and self.parent_image is None:
+            raise ValueError("docker.skip_build: true needs docker.parent_image (the prebuilt image)")
+        return self
+
+
+class KubeflowConfig(StrictModel):
+    """Settings only the Kubeflow orchestrator reads (``orchestrator.kubeflow``)."""
+
+    synchronous: bool | None = Field(None, description="wait for the run to finish")
+    timeout: int | None = Field(None, gt=0, description="seconds to wait when synchronous")
+    user_namespace: str | None = Field(None, min_length=1)
+    node_selectors: dict[str, str] = Field(
+        default_factory=dict, description="Kubernetes node labels the step pods must match"
+    )
+
+
+class SagemakerConfig(StrictModel):
+    """Settings only the SageMaker orchestrator reads (``orchestrator.sagemaker``)."""
+
+    synchronous: bool | None = Field(None, description="wait for the run to finish")
+    instance_type: str | None = Field(None, pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    volume_size_in_gb: int | None = Field(None, gt=0)
+    max_runtime_in_seconds: int | None = Field(None, gt=0)
+    environment: dict[str, str] = Field(default_factory=dict)
+    pipeline_tags: dict[str, str] = Field(default_factory=dict)
+
+
+class SettingsConfig(StrictModel):
+    """Pipeline settings for whichever stack runs the config, scoped by flavor.
+
+    ``docker`` and ``resources`` apply to any orchestrator that uses them; the
+    ``orchestrator.<flavor>`` keys only to a stack whose orchestrator has that
+    flavor (ZenML drops the others), so one config file serves every stack and
+    no step or pipeline has to ask where it runs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    docker: DockerConfig = DockerConfig()
+    resources: ResourceConfig = ResourceConfig()
+    kubeflow: KubeflowConfig | None = Field(None, alias="orchestrator.kubeflow")
+    sagemaker: SagemakerConfig | None = Field(None, alias="orchestrator.sagemaker")
 
 
 class RunConfig(StrictModel):
@@ -220,7 +286,7 @@ class RunConfig(StrictModel):
     training: TrainingConfig
     evaluation: EvaluationConfig
     model: ModelRegistration
-    resources: ResourceConfig = ResourceConfig()
+    settings: SettingsConfig = SettingsConfig()
 
     @model_validator(mode="after")
     def _fits_task(self) -> RunConfig:

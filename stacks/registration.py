@@ -1,46 +1,57 @@
-"""Register ZenML stacks from the YAML files in ``stacks/``, without prompting.
+"""Register ZenML stacks from the YAML files in ``stacks/``: validated first, all or nothing.
 
 ``zenml stack import`` prompts on a name clash and refuses a version mismatch,
 which rules it out for CI and first runs. This module reads the same format
-that ``zenml stack export`` writes, validates it with pydantic before touching
-the store, and creates only what is missing, so running it twice changes
-nothing the second time.
+that ``zenml stack export`` writes and works in two phases:
+
+1. plan: every file is checked against the store (flavor known, configuration
+   valid for that flavor, secrets referenced and present, no clash with an
+   existing component or stack of the same name). Nothing is written, so a bad
+   file leaves the store as it was.
+2. apply: the missing components and stacks are created; if the store fails
+   halfway, what this call created is deleted again.
+
+Running it twice changes nothing the second time, and says so.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-STACKS_DIR = Path(__file__).resolve().parent
+from stacks.spec import (
+    STACKS_DIR,
+    ComponentSpec,
+    StackFile,
+    StackFileError,
+    StackSpec,
+    find_stack_file,
+    is_secret_reference,
+    load_stack_files,
+    load_stack_spec,
+    secret_uses,
+    stack_files,
+)
 
+if TYPE_CHECKING:
+    from zenml.client import Client
 
-class StackFileError(ValueError):
-    """A stack file that cannot be registered; the message names file and field."""
-
-
-class ComponentSpec(BaseModel):
-    """One stack component as ``zenml stack export`` writes it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    flavor: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    configuration: dict[str, Any] = Field(default_factory=dict)
-
-
-class StackSpec(BaseModel):
-    """A whole stack file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stack_name: str = Field(min_length=1)
-    zenml_version: str | None = None
-    components: dict[str, list[ComponentSpec]]
+__all__ = [
+    "STACKS_DIR",
+    "RegistrationPlan",
+    "RegistrationResult",
+    "StackFileError",
+    "StackSpec",
+    "find_stack_file",
+    "load_stack_spec",
+    "plan_registration",
+    "register_files",
+    "register_stack",
+    "registered_stack_names",
+    "resolve_stack_files",
+]
 
 
 class RegistrationResult(BaseModel):
@@ -56,73 +67,285 @@ class RegistrationResult(BaseModel):
         return self.created_stack or bool(self.created_components)
 
 
-def load_stack_spec(path: Path) -> StackSpec:
-    """Parse and validate a stack file; errors name the file and the field."""
+class RegistrationPlan(BaseModel):
+    """What registering a set of files would create; computed without writing anything."""
+
+    model_config = ConfigDict(frozen=True)
+
+    files: list[StackFile]
+    new_components: list[ComponentSpec]
+    new_stacks: list[str]
+
+    def result_for(self, stack_file: StackFile) -> RegistrationResult:
+        """The part of the plan that belongs to one file.
+
+        A component shared by several files counts for the first that needs it.
+        """
+        earlier = {
+            (component.type, component.name)
+            for other in self.files[: self.files.index(stack_file)]
+            for component in other.components()
+        }
+        new = {(component.type, component.name) for component in self.new_components}
+        created = [
+            f"{kind}/{name}"
+            for kind, name in ((c.type, c.name) for c in stack_file.components())
+            if (kind, name) in new and (kind, name) not in earlier
+        ]
+        name = stack_file.spec.stack_name
+        return RegistrationResult(
+            stack=name, created_components=created, created_stack=name in self.new_stacks
+        )
+
+
+def resolve_stack_files(requested: list[str], directory: Path = STACKS_DIR) -> list[Path]:
+    """Files for the requested stack names or paths; every file in ``directory`` if none."""
+    if not requested:
+        return stack_files(directory)
+    paths = []
+    for item in requested:
+        candidate = Path(item)
+        if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+            paths.append(candidate)
+            continue
+        found = find_stack_file(item, directory)
+        if found is None:
+            known = [load_stack_spec(path).stack_name for path in stack_files(directory)]
+            raise StackFileError(
+                f"{directory}: no stack file defines stack '{item}'; defined: {', '.join(known)}"
+            )
+        paths.append(found)
+    return paths
+
+
+def register_files(paths: list[Path]) -> list[RegistrationResult]:
+    """Validate every file, then create what is missing; nothing is created if any file is bad."""
+    plan = plan_registration(load_stack_files(paths))
+    apply_plan(plan)
+    return [plan.result_for(stack_file) for stack_file in plan.files]
+
+
+def register_stack(spec: StackSpec, path: Path | None = None) -> RegistrationResult:
+    """Register one already-loaded stack (for callers that adjust a spec before registering)."""
+    stack_file = StackFile(path=path or Path(f"<{spec.stack_name}>"), spec=spec)
+    plan = plan_registration([stack_file])
+    apply_plan(plan)
+    return plan.result_for(stack_file)
+
+
+def plan_registration(files: list[StackFile]) -> RegistrationPlan:
+    """Check every file against the active store and list what would be created."""
+    from zenml.client import Client
+
+    client = Client()
+    new_components: list[ComponentSpec] = []
+    new_stacks: list[str] = []
+    for stack_file in files:
+        for component in stack_file.components():
+            if not check_component(client, stack_file, component) and (
+                component not in new_components
+            ):
+                new_components.append(component)
+        if not check_stack(client, stack_file):
+            new_stacks.append(stack_file.spec.stack_name)
+    return RegistrationPlan(files=files, new_components=new_components, new_stacks=new_stacks)
+
+
+def check_component(client: Client, stack_file: StackFile, component: ComponentSpec) -> bool:
+    """Raise if ``component`` cannot be registered as written; return whether it already exists."""
+    config_class = flavor_config_class(client, stack_file, component)
+    check_configuration(stack_file, component, config_class)
+    check_secrets(client, stack_file, component)
+    return existing_component_matches(client, stack_file, component, config_class)
+
+
+def flavor_config_class(
+    client: Client, stack_file: StackFile, component: ComponentSpec
+) -> type[BaseModel]:
+    """The configuration model of the component's flavor; error if the flavor is unknown."""
+    from zenml.enums import StackComponentType
+    from zenml.stack.flavor import Flavor
+
+    kind = StackComponentType(component.type)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise StackFileError(f"{path}: cannot read stack file ({error.strerror})") from error
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise StackFileError(f"{path}: expected a mapping with stack_name and components")
+        model = client.get_flavor_by_name_and_type(name=component.flavor, component_type=kind)
+    except KeyError:
+        available = sorted(
+            flavor.name for flavor in client.list_flavors(type=kind.value, size=1000).items
+        )
+        raise StackFileError(
+            f"{stack_file.path}: field '{stack_file.field(component.type, 'flavor')}': "
+            f"unknown {component.type} flavor '{component.flavor}'; known flavors: "
+            f"{', '.join(available)} (a flavor from an integration appears once its "
+            "extra is installed, e.g. pip install -e '.[all]')"
+        ) from None
     try:
-        spec = StackSpec.model_validate(raw)
+        config_class: type[BaseModel] = Flavor.from_model(model).config_class
+    except (ImportError, ValueError) as error:
+        raise StackFileError(
+            f"{stack_file.path}: field '{stack_file.field(component.type, 'flavor')}': "
+            f"flavor '{component.flavor}' cannot be loaded here ({error}); install the "
+            "project's extras: pip install -e '.[all]'"
+        ) from error
+    return config_class
+
+
+def check_configuration(
+    stack_file: StackFile, component: ComponentSpec, config_class: type[BaseModel]
+) -> None:
+    """Known keys, values of the right type, and no plain-text value in a sensitive field."""
+    from zenml.utils.secret_utils import is_secret_field
+
+    where = stack_file.field(component.type, "configuration")
+    for key, value in component.configuration.items():
+        field = config_class.model_fields.get(key)
+        if field is None:
+            known = ", ".join(sorted(config_class.model_fields))
+            raise StackFileError(
+                f"{stack_file.path}: field '{where}.{key}': unknown setting for "
+                f"{component.flavor} {component.type}; known: {known}"
+            )
+        if value is not None and is_secret_field(field) and not is_secret_reference(value):
+            raise StackFileError(
+                f"{stack_file.path}: field '{where}.{key}': a plain-text value in a sensitive "
+                "field; stack files hold no secrets: write '{{secret_name.key}}' and create "
+                "the ZenML secret (zenml secret create ...)"
+            )
+    try:
+        config_class.model_validate(component.configuration)
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise StackFileError(f"{path}: field '{field}': {first['msg']}") from error
-    for component_type, components in spec.components.items():
-        for index, component in enumerate(components):
-            if component.type != component_type:
-                raise StackFileError(
-                    f"{path}: field 'components.{component_type}.{index}.type': "
-                    f"'{component.type}' does not match its section '{component_type}'"
-                )
-    return spec
+        field_path = ".".join(str(part) for part in first["loc"])
+        suffix = f".{field_path}" if field_path else ""
+        raise StackFileError(
+            f"{stack_file.path}: field '{where}{suffix}': {first['msg']}"
+        ) from error
 
 
-def find_stack_file(name: str, directory: Path = STACKS_DIR) -> Path | None:
-    """The file in ``directory`` that defines stack ``name``, if any."""
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            if load_stack_spec(path).stack_name == name:
-                return path
-        except StackFileError:
-            continue
-    return None
+def check_secrets(client: Client, stack_file: StackFile, component: ComponentSpec) -> None:
+    """Every secret the component names exists in the store and has the referenced key."""
+    where = stack_file.field(component.type, "configuration")
+    for use in secret_uses(component):
+        values = secret_values(client, use.name)
+        if values is None:
+            raise StackFileError(
+                f"{stack_file.path}: field '{where}.{use.field}': ZenML secret '{use.name}' "
+                f"does not exist; create it first: zenml secret create {use.name} "
+                + (f"--{use.key}=..." if use.key else "--<key>=...")
+            )
+        if use.key is not None and use.key not in values:
+            raise StackFileError(
+                f"{stack_file.path}: field '{where}.{use.field}': ZenML secret '{use.name}' "
+                f"has no key '{use.key}'; it has: {', '.join(sorted(values)) or 'no keys'}"
+            )
 
 
-def register_stack(spec: StackSpec) -> RegistrationResult:
-    """Create the stack's missing components, then the stack, in the active ZenML store.
+def secret_values(client: Client, name: str) -> dict[str, Any] | None:
+    """The keys and values of the secret called exactly ``name``, or None if there is none."""
+    try:
+        secret = client.get_secret(
+            name, allow_partial_name_match=False, allow_partial_id_match=False
+        )
+    except KeyError:
+        return None
+    return dict(secret.secret_values)
 
-    Existing components with the same name and type are reused as they are.
+
+def existing_component_matches(
+    client: Client,
+    stack_file: StackFile,
+    component: ComponentSpec,
+    config_class: type[BaseModel],
+) -> bool:
+    """Whether an identical component is registered; raise if a different one has its name.
+
+    Both configurations go through the flavor's model before comparing, because
+    ZenML stores what its validators filled in (Kubeflow adds empty pod
+    settings, SageMaker an instance type) beside what the file said.
     """
+    existing = client.list_stack_components(name=component.name, type=component.type)
+    if existing.total == 0:
+        return False
+    registered = existing.items[0]
+    same = registered.flavor_name == component.flavor and normalized(
+        config_class, dict(registered.configuration)
+    ) == normalized(config_class, component.configuration)
+    if not same:
+        raise StackFileError(
+            f"{stack_file.path}: field '{stack_file.field(component.type, 'name')}': a "
+            f"different {component.type} named '{component.name}' is already registered "
+            f"(flavor '{registered.flavor_name}'); rename this one, or remove the old one "
+            f"with: zenml {component.type.replace('_', '-')} delete {component.name}"
+        )
+    return True
+
+
+def normalized(config_class: type[BaseModel], configuration: dict[str, Any]) -> Any:
+    """A configuration as the flavor's model sees it, defaults filled in, for comparison."""
+    try:
+        return config_class.model_validate(configuration).model_dump(mode="json")
+    except ValidationError:
+        return configuration
+
+
+def check_stack(client: Client, stack_file: StackFile) -> bool:
+    """Whether the same stack is registered; raise if a different one has its name."""
+    name = stack_file.spec.stack_name
+    existing = client.list_stacks(name=name)
+    if existing.total == 0:
+        return False
+    stack = client.get_stack(existing.items[0].id)
+    registered = {kind.value: comps[0].name for kind, comps in stack.components.items()}
+    wanted = {component.type: component.name for component in stack_file.components()}
+    if registered != wanted:
+        raise StackFileError(
+            f"{stack_file.path}: field 'stack_name': a different stack named '{name}' is "
+            f"already registered (components {registered}); delete it first with: "
+            f"zenml stack delete {name}"
+        )
+    return True
+
+
+def apply_plan(plan: RegistrationPlan) -> None:
+    """Create the plan's components, then its stacks; undo this call's creations on failure."""
     from zenml.client import Client
     from zenml.enums import StackComponentType
 
     client = Client()
-    created: list[str] = []
-    mapping: dict[StackComponentType, str] = {}
-    for component_type, components in spec.components.items():
-        kind = StackComponentType(component_type)
-        for component in components:
-            existing = client.list_stack_components(name=component.name, type=kind.value)
-            if existing.total == 0:
-                client.create_stack_component(
-                    name=component.name,
-                    flavor=component.flavor,
-                    component_type=kind,
-                    configuration=component.configuration,
-                )
-                created.append(f"{component_type}/{component.name}")
-            mapping[kind] = component.name
-    if client.list_stacks(name=spec.stack_name).total:
-        return RegistrationResult(
-            stack=spec.stack_name, created_components=created, created_stack=False
-        )
-    client.create_stack(name=spec.stack_name, components=mapping)
-    return RegistrationResult(stack=spec.stack_name, created_components=created, created_stack=True)
+    created_components: list[ComponentSpec] = []
+    created_stacks: list[str] = []
+    try:
+        for component in plan.new_components:
+            client.create_stack_component(
+                name=component.name,
+                flavor=component.flavor,
+                component_type=StackComponentType(component.type),
+                configuration=component.configuration,
+            )
+            created_components.append(component)
+        for stack_file in plan.files:
+            name = stack_file.spec.stack_name
+            if name not in plan.new_stacks:
+                continue
+            mapping = {
+                StackComponentType(component.type): component.name
+                for component in stack_file.components()
+            }
+            client.create_stack(name=name, components=mapping)
+            created_stacks.append(name)
+    except Exception:
+        undo(client, created_stacks, created_components)
+        raise
+
+
+def undo(client: Client, stacks: list[str], components: list[ComponentSpec]) -> None:
+    """Delete what a failed registration created, newest first."""
+    from zenml.enums import StackComponentType
+
+    for name in reversed(stacks):
+        client.delete_stack(name)
+    for component in reversed(components):
+        client.delete_stack_component(component.name, StackComponentType(component.type))
 
 
 def registered_stack_names() -> list[str]:
@@ -138,3 +361,4 @@ def registered_stack_names() -> list[str]:
         if page >= stacks.total_pages:
             return sorted(names)
         page += 1
+
