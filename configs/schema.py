@@ -235,7 +235,9 @@ class DockerConfig(StrictModel):
     @model_validator(mode="after")
     def _prebuilt_needs_image(self) -> DockerConfig:
         if self.skip_build and self.parent_image is None:
-            raise ValueError("docker.skip_build: true needs docker.parent_image (the prebuilt image)")
+            raise ValueError(
+                "docker.skip_build: true needs docker.parent_image (the prebuilt image)"
+            )
         return self
 
 

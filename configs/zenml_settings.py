@@ -18,16 +18,18 @@ SAGEMAKER_KEY = "orchestrator.sagemaker"
 
 
 def kubeflow_settings(config: KubeflowConfig) -> dict[str, Any]:
-    """Kubeflow orchestrator settings; node selectors go to every step's pod."""
-    settings = config.model_dump(exclude_none=True, exclude={"node_selectors"})
-    if config.node_selectors:
-        settings["pod_settings"] = {"node_selectors": dict(config.node_selectors)}
-    return settings
+    """Kubeflow orchestrator settings, field for field.
+
+    ``node_selectors`` stays a top-level key: ZenML 0.98's Kubeflow settings
+    rebuild ``pod_settings`` from it and would discard a ``pod_settings``
+    passed directly.
+    """
+    return config.model_dump(exclude_defaults=True)
 
 
 def sagemaker_settings(config: SagemakerConfig) -> dict[str, Any]:
     """SageMaker orchestrator settings, field for field."""
-    return config.model_dump(exclude_none=True)
+    return config.model_dump(exclude_defaults=True)
 
 
 def pipeline_settings(config: RunConfig) -> dict[str, Any]:

@@ -361,4 +361,3 @@ def registered_stack_names() -> list[str]:
         if page >= stacks.total_pages:
             return sorted(names)
         page += 1
-

@@ -129,18 +129,18 @@ def load_stack_file(path: Path) -> StackFile:
 def check_component_sections(path: Path, spec: StackSpec) -> None:
     """Known component types, exactly one component each, the two every stack needs."""
     for component_type, components in spec.components.items():
-        where = f"{path}: field 'components.{component_type}'"
+        where = f"{path}: field 'components.{component_type}"
         if component_type not in COMPONENT_TYPES:
             raise StackFileError(
-                f"{where}: unknown component type; expected one of {list(COMPONENT_TYPES)}"
+                f"{where}': unknown component type; expected one of {list(COMPONENT_TYPES)}"
             )
         if len(components) != 1:
             raise StackFileError(
-                f"{where}: a stack holds exactly one {component_type}, found {len(components)}"
+                f"{where}': a stack holds exactly one {component_type}, found {len(components)}"
             )
         if components[0].type != component_type:
             raise StackFileError(
-                f"{where}.0.type: '{components[0].type}' does not match its section "
+                f"{where}.0.type': '{components[0].type}' does not match its section "
                 f"'{component_type}'"
             )
     for required in REQUIRED_COMPONENT_TYPES:

@@ -1,0 +1,79 @@
+"""``run.py --register-stacks`` as a user runs it, against a ZenML store of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.e2e.test_cli import run_cli
+from tests.integration.test_stack_registration import SHIPPED_STACKS, TEST_SECRETS
+
+CREATE_SECRETS = """
+import sys, json
+from zenml.client import Client
+for name, values in json.loads(sys.argv[1]).items():
+    Client().create_secret(name, values=values)
+"""
+
+
+@pytest.fixture(scope="module")
+def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh ZenML store, so this module sees registration from nothing."""
+    return {"ZENML_CONFIG_PATH": str(tmp_path_factory.mktemp("zenml-register"))}
+
+
+def create_secrets(env: dict[str, str]) -> None:
+    """The secrets the shipped stack files reference, with test values."""
+    subprocess.run(
+        [sys.executable, "-c", CREATE_SECRETS, json.dumps(TEST_SECRETS)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_register_all_then_again(store_env: dict[str, str]) -> None:
+    missing = run_cli("--register-stacks", env=store_env)
+    assert missing.returncode == 2
+    assert "ZenML secret 'aws_credentials' does not exist" in missing.stderr
+    assert "Nothing was registered." in missing.stderr
+
+    create_secrets(store_env)
+    first = run_cli("--register-stacks", env=store_env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for name in SHIPPED_STACKS:
+        assert f"  {name}: registered" in first.stdout
+
+    second = run_cli("--register-stacks", env=store_env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for name in SHIPPED_STACKS:
+        assert f"  {name}: already registered, unchanged" in second.stdout
+    assert "Nothing changed." in second.stdout
+
+
+def test_bad_file_exits_2_naming_file_and_field(store_env: dict[str, str], tmp_path: Path) -> None:
+    raw = yaml.safe_load((PROJECT_ROOT / "stacks" / "sagemaker-seldon.yaml").read_text())
+    raw["stack_name"] = "sagemaker-typo"
+    raw["components"]["orchestrator"][0]["name"] = "sagemaker-typo"
+    raw["components"]["orchestrator"][0]["configuration"]["instance_typ"] = "ml.m5.large"
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = run_cli("--register-stacks", str(bad), env=store_env)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+    assert "'components.orchestrator.0.configuration.instance_typ'" in result.stderr
+    assert "Nothing was registered." in result.stderr
+
+
+def test_pipeline_without_config_is_a_usage_error() -> None:
+    result = run_cli("--pipeline", "train")
+    assert result.returncode == 2
+    assert "--config" in result.stderr
