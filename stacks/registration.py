@@ -38,6 +38,14 @@ from stacks.spec import (
 if TYPE_CHECKING:
     from zenml.client import Client
 
+#: Flavors this project ships, by (component type, name): registered with the first stack
+#: that uses one. ``seldon_mlserver`` is ZenML's Seldon deployer with protocol v2 (MLServer).
+PROJECT_FLAVORS = {
+    ("model_deployer", "seldon_mlserver"): (
+        "steps.deployment.seldon_flavor.SeldonMLServerModelDeployerFlavor"
+    ),
+}
+
 __all__ = [
     "STACKS_DIR",
     "RegistrationPlan",
@@ -73,6 +81,7 @@ class RegistrationPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     files: list[StackFile]
+    new_flavors: list[tuple[str, str]]
     new_components: list[ComponentSpec]
     new_stacks: list[str]
 
@@ -138,17 +147,37 @@ def plan_registration(files: list[StackFile]) -> RegistrationPlan:
     from zenml.client import Client
 
     client = Client()
+    new_flavors: list[tuple[str, str]] = []
     new_components: list[ComponentSpec] = []
     new_stacks: list[str] = []
     for stack_file in files:
         for component in stack_file.components():
+            key = (component.type, component.flavor)
+            if key in PROJECT_FLAVORS and key not in new_flavors and not flavor_known(client, key):
+                new_flavors.append(key)
             if not check_component(client, stack_file, component) and (
                 component not in new_components
             ):
                 new_components.append(component)
         if not check_stack(client, stack_file):
             new_stacks.append(stack_file.spec.stack_name)
-    return RegistrationPlan(files=files, new_components=new_components, new_stacks=new_stacks)
+    return RegistrationPlan(
+        files=files, new_flavors=new_flavors, new_components=new_components, new_stacks=new_stacks
+    )
+
+
+def flavor_known(client: Client, key: tuple[str, str]) -> bool:
+    """Whether the store has the flavor ``key`` = (component type, flavor name)."""
+    from zenml.enums import StackComponentType
+
+    component_type, name = key
+    try:
+        client.get_flavor_by_name_and_type(
+            name=name, component_type=StackComponentType(component_type)
+        )
+    except KeyError:
+        return False
+    return True
 
 
 def check_component(client: Client, stack_file: StackFile, component: ComponentSpec) -> bool:
@@ -167,6 +196,9 @@ def flavor_config_class(
     from zenml.stack.flavor import Flavor
 
     kind = StackComponentType(component.type)
+    source = PROJECT_FLAVORS.get((component.type, component.flavor))
+    if source is not None:
+        return project_flavor_config_class(stack_file, component, source)
     try:
         model = client.get_flavor_by_name_and_type(name=component.flavor, component_type=kind)
     except KeyError:
@@ -187,6 +219,24 @@ def flavor_config_class(
             f"flavor '{component.flavor}' cannot be loaded here ({error}); install the "
             "project's extras: pip install -e '.[all]'"
         ) from error
+    return config_class
+
+
+def project_flavor_config_class(
+    stack_file: StackFile, component: ComponentSpec, source: str
+) -> type[BaseModel]:
+    """The configuration model of a flavor this project ships, read from its source."""
+    from zenml.utils import source_utils
+
+    try:
+        flavor_class = source_utils.load(source)
+    except (ImportError, AttributeError) as error:
+        raise StackFileError(
+            f"{stack_file.path}: field '{stack_file.field(component.type, 'flavor')}': "
+            f"flavor '{component.flavor}' ({source}) cannot be loaded here ({error}); "
+            "install the project's extras: pip install -e '.[all]'"
+        ) from error
+    config_class: type[BaseModel] = flavor_class().config_class
     return config_class
 
 
@@ -312,9 +362,16 @@ def apply_plan(plan: RegistrationPlan) -> None:
     from zenml.enums import StackComponentType
 
     client = Client()
+    created_flavors: list[str] = []
     created_components: list[ComponentSpec] = []
     created_stacks: list[str] = []
     try:
+        for component_type, name in plan.new_flavors:
+            client.create_flavor(
+                source=PROJECT_FLAVORS[(component_type, name)],
+                component_type=StackComponentType(component_type),
+            )
+            created_flavors.append(name)
         for component in plan.new_components:
             client.create_stack_component(
                 name=component.name,
@@ -334,11 +391,13 @@ def apply_plan(plan: RegistrationPlan) -> None:
             client.create_stack(name=name, components=mapping)
             created_stacks.append(name)
     except Exception:
-        undo(client, created_stacks, created_components)
+        undo(client, created_stacks, created_components, created_flavors)
         raise
 
 
-def undo(client: Client, stacks: list[str], components: list[ComponentSpec]) -> None:
+def undo(
+    client: Client, stacks: list[str], components: list[ComponentSpec], flavors: list[str]
+) -> None:
     """Delete what a failed registration created, newest first."""
     from zenml.enums import StackComponentType
 
@@ -346,6 +405,8 @@ def undo(client: Client, stacks: list[str], components: list[ComponentSpec]) -> 
         client.delete_stack(name)
     for component in reversed(components):
         client.delete_stack_component(component.name, StackComponentType(component.type))
+    for name in reversed(flavors):
+        client.delete_flavor(name)
 
 
 def registered_stack_names() -> list[str]:

@@ -44,6 +44,7 @@ SECRET_REFERENCE = re.compile(r"^\{\{\s*([^.{}\s]+)\.([^{}\s]+)\s*\}\}$")
 #: Fields whose value is the *name* of a ZenML secret rather than a reference to one key.
 SECRET_NAME_FIELDS = {
     ("model_deployer", "seldon", "secret"),
+    ("model_deployer", "seldon_mlserver", "secret"),
 }
 SECRET_NAME_FIELD_ANY_FLAVOR = "authentication_secret"
 

@@ -71,21 +71,41 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True, env=env)
 
 
+def _install_with_uv(uv: str, venv: Path, requirements: Path) -> None:
+    """The fast path: ``pip sync`` installs exactly the list, resolving nothing.
+
+    --no-python-downloads: no machine here may fetch a toolchain; a missing
+    python3.11 must be an error, not a download attempt.
+    """
+    _run([uv, "venv", "--quiet", "--no-python-downloads", "--python", PYTHON, str(venv)])
+    python = str(venv_python(venv))
+    sync = [uv, "pip", "sync", "--quiet", "--compile-bytecode", "--python", python]
+    _run([*sync, str(requirements)])
+
+
+def _install_with_pip(venv: Path, requirements: Path) -> None:
+    """The same pins without uv (--no-deps: the list is already complete), then bytecode."""
+    _run([PYTHON, "-m", "venv", str(venv)])
+    python = str(venv_python(venv))
+    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(requirements)])
+    _run([python, "-m", "compileall", "-q", "-j", "2", str(venv / "lib")])
+
+
 def _install(venv: Path, requirements: Path) -> None:
-    """Build the venv with precompiled bytecode.
+    """Build the venv with precompiled bytecode; pip installs the same pins if uv fails.
 
     --compile-bytecode matters: with PYTHONDONTWRITEBYTECODE set, every
     MLServer process would otherwise compile its imports on each start.
     """
     uv = _uv()
-    python = str(venv_python(venv))
     if uv is not None:
-        _run([uv, "venv", "--quiet", "--python", PYTHON, str(venv)])
-        _run([uv, "pip", "sync", "--quiet", "--compile-bytecode", "--python", python, str(requirements)])
-        return
-    _run([PYTHON, "-m", "venv", str(venv)])
-    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(requirements)])
-    _run([python, "-m", "compileall", "-q", "-j", "2", str(venv / "lib")])
+        try:
+            _install_with_uv(uv, venv, requirements)
+            return
+        except subprocess.CalledProcessError:
+            print("uv failed; installing the MLServer venv with pip", file=sys.stderr)
+            shutil.rmtree(venv, ignore_errors=True)
+    _install_with_pip(venv, requirements)
 
 
 def ensure_venv(venv: Path = DEFAULT_VENV, requirements: Path = REQUIREMENTS) -> Path:
@@ -99,6 +119,9 @@ def ensure_venv(venv: Path = DEFAULT_VENV, requirements: Path = REQUIREMENTS) ->
     if venv.exists():
         shutil.rmtree(venv)
     _install(venv, requirements)
+    # uv writes this itself; `python -m venv` on 3.11 does not, and git, ruff
+    # and mypy must never look inside the venv.
+    (venv / ".gitignore").write_text("*\n")
     (venv / STAMP_NAME).write_text(requirements_hash(requirements) + "\n")
     return venv
 

@@ -70,7 +70,7 @@ def test_registering_twice_gives_the_same_stacks(registered: list[str]) -> None:
         for kind, comps in Client().get_stack("kubeflow-seldon").components.items()
     }
     assert flavors["orchestrator"] == "kubeflow"
-    assert flavors["model_deployer"] == "seldon"
+    assert flavors["model_deployer"] == "seldon_mlserver"
     assert flavors["artifact_store"] == "s3"
 
 

@@ -1,0 +1,1 @@
+"""Serving: what the stack's model deployer needs to serve a registered model."""
