@@ -1,6 +1,7 @@
 """The project's command line: validate a run config, pick a pipeline and a stack, run it.
 
     python run.py --pipeline train --config configs/local.yaml
+    python run.py --register-stacks [NAME_OR_FILE ...]
 
 The config is validated before ZenML is imported, so a typo costs a second,
 not a pipeline run. Exit codes are part of the interface (CI branches on them).
