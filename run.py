@@ -200,13 +200,14 @@ def select_stack(requested: str | None) -> str:
 
     from stacks.registration import registered_stack_names
 
-    ensure_default_stack()
     client = Client()
     if requested is None:
         active = client.active_stack_model.name
         if active != "default":
             return active
         requested = DEFAULT_STACK
+    if requested == DEFAULT_STACK:
+        ensure_default_stack()
     names = registered_stack_names()
     if requested not in names:
         raise UsageError(
@@ -297,9 +298,16 @@ def report_failure(pipeline_name: str, error: Exception, started: datetime) -> i
 
 
 def report_success(run: PipelineRunResponse, stack: str) -> None:
-    """Tell the user what was produced and where to look at it."""
+    """Tell the user what was produced (or submitted) and where to look at it."""
     from zenml.client import Client
 
+    status = run.status.value
+    if status != "completed":
+        # A remote orchestrator returned before the run ended (not synchronous,
+        # or ZenML could only submit it): nothing was produced yet.
+        print(f"\nRun '{run.name}' submitted to stack '{stack}' (status: {status}).")
+        print(f"ZenML dashboard: {dashboard_hint()}")
+        return
     print(f"\nRun '{run.name}' finished on stack '{stack}'.")
     register = run.steps.get("register_model")
     if register is not None and register.model_version is not None:
@@ -312,8 +320,22 @@ def report_success(run: PipelineRunResponse, stack: str) -> None:
     tracker = Client().active_stack.experiment_tracker
     if tracker is not None:
         uri = tracker.get_tracking_uri()  # type: ignore[attr-defined]
-        print(f"MLflow UI:       mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1")
-    print("ZenML dashboard: zenml login --local   (then open http://127.0.0.1:8237)")
+        if uri.startswith(("http://", "https://")):
+            print(f"MLflow UI:       {uri}")
+        else:
+            print(f"MLflow UI:       mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1")
+    print(f"ZenML dashboard: {dashboard_hint()}")
+
+
+def dashboard_hint() -> str:
+    """Where this client's ZenML dashboard is: the server it talks to, or how to start one."""
+    from zenml.client import Client
+    from zenml.enums import StoreType
+
+    store = Client().zen_store
+    if store.type == StoreType.REST:
+        return store.url
+    return "zenml login --local   (then open http://127.0.0.1:8237)"
 
 
 def main(argv: list[str] | None = None) -> int:
