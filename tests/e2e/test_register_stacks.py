@@ -58,6 +58,23 @@ def test_register_all_then_again(store_env: dict[str, str]) -> None:
         assert f"  {name}: already registered, unchanged" in second.stdout
     assert "Nothing changed." in second.stdout
 
+    for name in ("kubeflow-seldon", "local"):
+        assert zenml_cli(store_env, "stack", "set", name).returncode == 0
+        shown = zenml_cli(store_env, "stack", "get")
+        assert f"'{name}'" in shown.stdout + shown.stderr, shown.stdout + shown.stderr
+
+
+def zenml_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``zenml`` command of this venv, against the module's own store."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("zenml")), *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
 
 def test_bad_file_exits_2_naming_file_and_field(store_env: dict[str, str], tmp_path: Path) -> None:
     raw = yaml.safe_load((PROJECT_ROOT / "stacks" / "sagemaker-seldon.yaml").read_text())

@@ -89,7 +89,9 @@ def remote_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemotePar
         cleanup.callback(servers.stop_zenml_server, zenml)
         moto = servers.start_moto(root / "moto")
         cleanup.callback(servers.stop_process, moto.process)
-        mlflow, mlflow_url = servers.start_mlflow(root / "mlflow")
+        mlflow, mlflow_url = servers.start_mlflow(
+            root / "mlflow", f"s3://{ARTIFACT_BUCKET}/mlflow", moto.url
+        )
         cleanup.callback(servers.stop_process, mlflow)
         login_secret = TEST_SECRETS["kubeflow_credentials"]
         kfp, kfp_thread = start_fake_kfp(login_secret["username"], login_secret["password"])

@@ -124,8 +124,15 @@ def start_moto(directory: Path) -> Moto:
     return Moto(process=process, url=f"http://127.0.0.1:{port}", recording=recording)
 
 
-def start_mlflow(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``mlflow server`` with a SQLite backend in ``directory``, on a free port."""
+def start_mlflow(
+    directory: Path, artifact_root: str, s3_endpoint: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow server`` with a SQLite backend in ``directory``, on a free port.
+
+    Artifacts go to ``artifact_root`` in the object store and are not proxied
+    (``--no-serve-artifacts``), as the README asks of a production MLflow
+    server: a Seldon pod must fetch the model from the bucket itself.
+    """
     port = free_port()
     process = start_server(
         [
@@ -134,7 +141,8 @@ def start_mlflow(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
             "--backend-store-uri",
             f"sqlite:///{directory / 'mlflow.db'}",
             "--default-artifact-root",
-            str(directory / "mlartifacts"),
+            artifact_root,
+            "--no-serve-artifacts",
             "--host",
             "127.0.0.1",
             "--port",
@@ -143,7 +151,11 @@ def start_mlflow(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
             "1",
         ],
         directory / "mlflow.log",
-        base_env(),
+        base_env(
+            MLFLOW_S3_ENDPOINT_URL=s3_endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        ),
     )
     return process, f"http://127.0.0.1:{port}"
 
