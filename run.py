@@ -176,6 +176,10 @@ def register_stacks(requested: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         print("Nothing was registered.", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as error:  # the store failed (unreachable server, refused write)
+        print(f"error: the ZenML store failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print("Nothing was registered (what this call created was removed).", file=sys.stderr)
+        return EXIT_FAILED
     for result in results:
         if not result.changed:
             print(f"  {result.stack}: already registered, unchanged")

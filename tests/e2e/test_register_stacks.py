@@ -94,3 +94,12 @@ def test_pipeline_without_config_is_a_usage_error() -> None:
     result = run_cli("--pipeline", "train")
     assert result.returncode == 2
     assert "--config" in result.stderr
+
+
+def test_unreachable_server_exits_1_with_one_message(tmp_path: Path) -> None:
+    """Nothing listens on port 9; ZenML retries for about half a minute, then we say so."""
+    env = {"ZENML_CONFIG_PATH": str(tmp_path), "ZENML_STORE_URL": "http://127.0.0.1:9"}
+    result = run_cli("--register-stacks", "local", env=env)
+    assert result.returncode == 1
+    assert "error: the ZenML store failed" in result.stderr and "127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
