@@ -150,9 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ensure_default_stack() -> None:
-    """Register the project's local stack from stacks/local.yaml if it is missing."""
-    from stacks.registration import StackFileError, find_stack_file, register_files
+    """Register the project's local stack from stacks/local.yaml if it is missing.
 
+    A registered ``local`` stack is used as it is, even if the user changed it:
+    the full check (and its cost on every run) is for ``--register-stacks``.
+    """
+    from stacks.registration import (
+        StackFileError,
+        find_stack_file,
+        register_files,
+        registered_stack_names,
+    )
+
+    if DEFAULT_STACK in registered_stack_names():
+        return
     path = find_stack_file(DEFAULT_STACK)
     if path is None:
         raise UsageError(f"stacks/: no stack file defines stack '{DEFAULT_STACK}'")
@@ -184,7 +195,8 @@ def register_stacks(requested: list[str]) -> int:
         if not result.changed:
             print(f"  {result.stack}: already registered, unchanged")
             continue
-        what = ", ".join(result.created_components) or "no new components"
+        created = [f"flavor/{name}" for name in result.created_flavors] + result.created_components
+        what = ", ".join(created) or "no new components"
         verb = "registered" if result.created_stack else "completed"
         print(f"  {result.stack}: {verb} (created {what})")
     if not any(result.changed for result in results):

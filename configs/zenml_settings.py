@@ -17,18 +17,13 @@ KUBEFLOW_KEY = "orchestrator.kubeflow"
 SAGEMAKER_KEY = "orchestrator.sagemaker"
 
 
-def kubeflow_settings(config: KubeflowConfig) -> dict[str, Any]:
-    """Kubeflow orchestrator settings, field for field.
+def orchestrator_settings(config: KubeflowConfig | SagemakerConfig) -> dict[str, Any]:
+    """One orchestrator's settings, field for field (our names are ZenML's).
 
-    ``node_selectors`` stays a top-level key: ZenML 0.98's Kubeflow settings
-    rebuild ``pod_settings`` from it and would discard a ``pod_settings``
-    passed directly.
+    For Kubeflow, ``node_selectors`` stays a top-level key: ZenML 0.98's
+    Kubeflow settings rebuild ``pod_settings`` from it and would discard a
+    ``pod_settings`` passed directly.
     """
-    return config.model_dump(exclude_defaults=True)
-
-
-def sagemaker_settings(config: SagemakerConfig) -> dict[str, Any]:
-    """SageMaker orchestrator settings, field for field."""
     return config.model_dump(exclude_defaults=True)
 
 
@@ -45,7 +40,7 @@ def pipeline_settings(config: RunConfig) -> dict[str, Any]:
     if resources:
         settings["resources"] = ResourceSettings(**resources)
     if section.kubeflow is not None:
-        settings[KUBEFLOW_KEY] = kubeflow_settings(section.kubeflow)
+        settings[KUBEFLOW_KEY] = orchestrator_settings(section.kubeflow)
     if section.sagemaker is not None:
-        settings[SAGEMAKER_KEY] = sagemaker_settings(section.sagemaker)
+        settings[SAGEMAKER_KEY] = orchestrator_settings(section.sagemaker)
     return settings

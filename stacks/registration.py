@@ -27,9 +27,8 @@ from stacks.spec import (
     StackFile,
     StackFileError,
     StackSpec,
-    check_component_sections,
+    check_spec,
     find_stack_file,
-    is_secret_reference,
     load_stack_files,
     load_stack_spec,
     secret_uses,
@@ -64,16 +63,20 @@ __all__ = [
 
 
 class RegistrationResult(BaseModel):
-    """What a registration created, so the caller can say whether anything changed."""
+    """What a registration created, so the caller can say whether anything changed.
+
+    A flavor or component shared by several files counts for the first that needs it.
+    """
 
     stack: str
-    created_components: list[str]
+    created_flavors: list[str] = []
+    created_components: list[str] = []
     created_stack: bool
 
     @property
     def changed(self) -> bool:
         """Whether the store was modified."""
-        return self.created_stack or bool(self.created_components)
+        return self.created_stack or bool(self.created_components or self.created_flavors)
 
 
 class RegistrationPlan(BaseModel):
@@ -84,28 +87,8 @@ class RegistrationPlan(BaseModel):
     files: list[StackFile]
     new_flavors: list[tuple[str, str]]
     new_components: list[ComponentSpec]
-    new_stacks: list[str]
-
-    def result_for(self, stack_file: StackFile) -> RegistrationResult:
-        """The part of the plan that belongs to one file.
-
-        A component shared by several files counts for the first that needs it.
-        """
-        earlier = {
-            (component.type, component.name)
-            for other in self.files[: self.files.index(stack_file)]
-            for component in other.components()
-        }
-        new = {(component.type, component.name) for component in self.new_components}
-        created = [
-            f"{kind}/{name}"
-            for kind, name in ((c.type, c.name) for c in stack_file.components())
-            if (kind, name) in new and (kind, name) not in earlier
-        ]
-        name = stack_file.spec.stack_name
-        return RegistrationResult(
-            stack=name, created_components=created, created_stack=name in self.new_stacks
-        )
+    #: One per file, in the same order.
+    results: list[RegistrationResult]
 
 
 def resolve_stack_files(requested: list[str], directory: Path = STACKS_DIR) -> list[Path]:
@@ -132,40 +115,57 @@ def register_files(paths: list[Path]) -> list[RegistrationResult]:
     """Validate every file, then create what is missing; nothing is created if any file is bad."""
     plan = plan_registration(load_stack_files(paths))
     apply_plan(plan)
-    return [plan.result_for(stack_file) for stack_file in plan.files]
+    return plan.results
 
 
 def register_stack(spec: StackSpec, path: Path | None = None) -> RegistrationResult:
     """Register one already-loaded stack (for callers that adjust a spec before registering)."""
     stack_file = StackFile(path=path or Path(f"<{spec.stack_name}>"), spec=spec)
-    check_component_sections(stack_file.path, spec)
+    check_spec(stack_file.path, spec)
     plan = plan_registration([stack_file])
     apply_plan(plan)
-    return plan.result_for(stack_file)
+    return plan.results[0]
 
 
 def plan_registration(files: list[StackFile]) -> RegistrationPlan:
-    """Check every file against the active store and list what would be created."""
+    """Check every file against the active store and list what would be created.
+
+    A component shared by several files is checked once: ``load_stack_files``
+    has already made sure every file defines it the same way.
+    """
     from zenml.client import Client
 
     client = Client()
     new_flavors: list[tuple[str, str]] = []
     new_components: list[ComponentSpec] = []
-    new_stacks: list[str] = []
+    results: list[RegistrationResult] = []
+    seen: set[tuple[str, str]] = set()
     for stack_file in files:
+        result = RegistrationResult(
+            stack=stack_file.spec.stack_name, created_stack=not check_stack(client, stack_file)
+        )
         for component in stack_file.components():
-            key = (component.type, component.flavor)
-            if key in PROJECT_FLAVORS and key not in new_flavors and not flavor_known(client, key):
-                new_flavors.append(key)
-            if not check_component(client, stack_file, component) and (
-                component not in new_components
-            ):
+            if (component.type, component.name) in seen:
+                continue
+            seen.add((component.type, component.name))
+            flavor = (component.type, component.flavor)
+            if needs_project_flavor(client, flavor, new_flavors):
+                new_flavors.append(flavor)
+                result.created_flavors.append(component.flavor)
+            if not check_component(client, stack_file, component):
                 new_components.append(component)
-        if not check_stack(client, stack_file):
-            new_stacks.append(stack_file.spec.stack_name)
+                result.created_components.append(f"{component.type}/{component.name}")
+        results.append(result)
     return RegistrationPlan(
-        files=files, new_flavors=new_flavors, new_components=new_components, new_stacks=new_stacks
+        files=files, new_flavors=new_flavors, new_components=new_components, results=results
     )
+
+
+def needs_project_flavor(
+    client: Client, flavor: tuple[str, str], planned: list[tuple[str, str]]
+) -> bool:
+    """Whether ``flavor`` is one this project ships that the store lacks and is not yet planned."""
+    return flavor in PROJECT_FLAVORS and flavor not in planned and not flavor_known(client, flavor)
 
 
 def flavor_known(client: Client, key: tuple[str, str]) -> bool:
@@ -246,7 +246,7 @@ def check_configuration(
     stack_file: StackFile, component: ComponentSpec, config_class: type[BaseModel]
 ) -> None:
     """Known keys, values of the right type, and no plain-text value in a sensitive field."""
-    from zenml.utils.secret_utils import is_secret_field
+    from zenml.utils.secret_utils import is_secret_field, is_secret_reference
 
     where = stack_file.field(component.type, "configuration")
     for key, value in component.configuration.items():
@@ -277,8 +277,11 @@ def check_configuration(
 def check_secrets(client: Client, stack_file: StackFile, component: ComponentSpec) -> None:
     """Every secret the component names exists in the store and has the referenced key."""
     where = stack_file.field(component.type, "configuration")
+    fetched: dict[str, dict[str, Any] | None] = {}
     for use in secret_uses(component):
-        values = secret_values(client, use.name)
+        if use.name not in fetched:
+            fetched[use.name] = secret_values(client, use.name)
+        values = fetched[use.name]
         if values is None:
             raise StackFileError(
                 f"{stack_file.path}: field '{where}.{use.field}': ZenML secret '{use.name}' "
@@ -382,9 +385,9 @@ def apply_plan(plan: RegistrationPlan) -> None:
                 configuration=component.configuration,
             )
             created_components.append(component)
-        for stack_file in plan.files:
+        for stack_file, result in zip(plan.files, plan.results, strict=True):
             name = stack_file.spec.stack_name
-            if name not in plan.new_stacks:
+            if not result.created_stack:
                 continue
             mapping = {
                 StackComponentType(component.type): component.name

@@ -1,46 +1,30 @@
 """The stack file format (what ``zenml stack export`` writes) and the checks a file can fail alone.
 
-Everything here reads YAML and nothing else: no ZenML store is touched, so a
-bad file is reported before registration creates anything. Checks that need the
+Nothing here touches a ZenML store, so a bad file is reported before
+registration creates anything; ZenML's own enums and secret-reference parser
+are used so that this module reads a file the way ZenML will. Checks that need the
 store (does the flavor exist, is the configuration valid for it, do the
 referenced secrets exist) live in :mod:`stacks.registration`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from zenml.enums import StackComponentType
+from zenml.utils.secret_utils import is_secret_reference, parse_secret_reference
 
 STACKS_DIR = Path(__file__).resolve().parent
 
-#: Component types a stack file may list, as ZenML names them (``StackComponentType``).
-COMPONENT_TYPES = (
-    "alerter",
-    "annotator",
-    "artifact_store",
-    "container_registry",
-    "data_validator",
-    "deployer",
-    "experiment_tracker",
-    "feature_store",
-    "image_builder",
-    "log_store",
-    "model_deployer",
-    "model_registry",
-    "orchestrator",
-    "sandbox",
-    "step_operator",
-)
+#: Component types a stack file may list, as ZenML names them.
+COMPONENT_TYPES = tuple(kind.value for kind in StackComponentType)
 #: Every ZenML stack needs these two.
 REQUIRED_COMPONENT_TYPES = ("orchestrator", "artifact_store")
 
-#: ``{{secret_name.key}}``, ZenML's syntax for a value read from a ZenML secret at run time.
-SECRET_REFERENCE = re.compile(r"^\{\{\s*([^.{}\s]+)\.([^{}\s]+)\s*\}\}$")
 #: Fields whose value is the *name* of a ZenML secret rather than a reference to one key.
 SECRET_NAME_FIELDS = {
     ("model_deployer", "seldon", "secret"),
@@ -123,8 +107,14 @@ def load_stack_file(path: Path) -> StackFile:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         raise StackFileError(f"{path}: field '{field}': {first['msg']}") from error
-    check_component_sections(path, spec)
+    check_spec(path, spec)
     return StackFile(path=path, spec=spec)
+
+
+def check_spec(path: Path, spec: StackSpec) -> None:
+    """Every check a parsed stack needs before it meets a store."""
+    check_component_sections(path, spec)
+    check_no_nested_references(path, spec)
 
 
 def check_component_sections(path: Path, spec: StackSpec) -> None:
@@ -153,17 +143,20 @@ def check_component_sections(path: Path, spec: StackSpec) -> None:
 
 
 def secret_uses(component: ComponentSpec) -> list[SecretUse]:
-    """The ZenML secrets ``component`` reads, with the configuration field of each."""
+    """The ZenML secrets ``component`` reads, with the configuration field of each.
+
+    Only top-level values count: ZenML resolves ``{{name.key}}`` in a
+    component's own fields, never inside a dict or list (see
+    ``check_no_nested_references``).
+    """
     uses = []
     for field, value in component.configuration.items():
         if is_secret_name_field(component, field):
             if value is not None:
                 uses.append(SecretUse(name=str(value), key=None, field=field))
-            continue
-        for reference in _references_in(value):
-            match = SECRET_REFERENCE.match(reference)
-            assert match is not None
-            uses.append(SecretUse(name=match.group(1), key=match.group(2), field=field))
+        elif is_secret_reference(value):
+            reference = parse_secret_reference(value)
+            uses.append(SecretUse(name=reference.name, key=reference.key, field=field))
     return uses
 
 
@@ -174,22 +167,25 @@ def is_secret_name_field(component: ComponentSpec, field: str) -> bool:
     )
 
 
-def is_secret_reference(value: object) -> bool:
-    """Whether ``value`` is a whole ``{{name.key}}`` reference."""
-    return isinstance(value, str) and SECRET_REFERENCE.match(value) is not None
+def check_no_nested_references(path: Path, spec: StackSpec) -> None:
+    """A ``{{name.key}}`` inside a dict or list would reach the component as literal text."""
+    for component_type, components in spec.components.items():
+        for field, value in components[0].configuration.items():
+            if isinstance(value, dict | list) and _holds_reference(value):
+                raise StackFileError(
+                    f"{path}: field 'components.{component_type}.0.configuration.{field}': "
+                    "a secret reference inside a nested value; ZenML resolves references "
+                    "only in a component's top-level settings"
+                )
 
 
-def _references_in(value: object) -> Iterator[str]:
-    """Every secret reference inside a configuration value, however deeply nested."""
-    if is_secret_reference(value):
-        assert isinstance(value, str)
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _references_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references_in(item)
+def _holds_reference(value: object) -> bool:
+    """Whether a secret reference appears anywhere inside ``value``."""
+    if isinstance(value, dict):
+        return any(_holds_reference(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_reference(item) for item in value)
+    return is_secret_reference(value)
 
 
 def stack_files(directory: Path = STACKS_DIR) -> list[Path]:

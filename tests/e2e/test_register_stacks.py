@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,14 +12,7 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.e2e.test_cli import run_cli
-from tests.integration.test_stack_registration import SHIPPED_STACKS, TEST_SECRETS
-
-CREATE_SECRETS = """
-import sys, json
-from zenml.client import Client
-for name, values in json.loads(sys.argv[1]).items():
-    Client().create_secret(name, values=values)
-"""
+from tests.integration.test_stack_registration import SHIPPED_STACKS
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +22,9 @@ def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def create_secrets(env: dict[str, str]) -> None:
-    """The secrets the shipped stack files reference, with test values."""
+    """The secrets the shipped stack files reference, with test values (no stack file given)."""
     subprocess.run(
-        [sys.executable, "-c", CREATE_SECRETS, json.dumps(TEST_SECRETS)],
+        [sys.executable, "-m", "tests.integration.remote.client_setup"],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         check=True,

@@ -13,14 +13,8 @@ from zenml.client import Client
 
 from stacks.registration import register_files, registered_stack_names, resolve_stack_files
 from stacks.spec import STACKS_DIR, StackFileError, stack_files
+from tests.integration.remote.client_setup import create_secrets
 
-#: Test values for the ZenML secrets the shipped stack files reference.
-TEST_SECRETS = {
-    "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-    "mlflow_credentials": {"username": "mlflow", "password": "testing"},
-    "kubeflow_credentials": {"username": "user@example.com", "password": "testing"},
-    "seldon_s3_credentials": {"rclone_config_s3_type": "s3", "rclone_config_s3_env_auth": "false"},
-}
 SHIPPED_STACKS = ["kubeflow-seldon", "local", "local-seldon", "sagemaker-seldon"]
 
 StoreSnapshot = dict[str, Any]
@@ -49,10 +43,7 @@ def stored_active_stack_id() -> str:
 @pytest.fixture(scope="module")
 def registered() -> Iterator[list[str]]:
     """The shipped stacks, registered once, with test values for their secrets."""
-    client = Client()
-    for name, values in TEST_SECRETS.items():
-        if not client.list_secrets(name=name).total:
-            client.create_secret(name, values=values)
+    create_secrets()
     results = register_files(stack_files())
     yield [result.stack for result in results]
 

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from stacks.mlserver.environment import ensure_venv
+from stacks.registration import StackSpec, load_stack_spec, register_stack
 from tests.conftest import PROJECT_ROOT
 from tests.integration.seldon.crd import crd_path, load_crd_schema
 from tests.integration.seldon.fake_kube import (
@@ -213,22 +214,6 @@ def _rclone_secret_values(endpoint: str) -> dict[str, str]:
     }
 
 
-def _register_flavor_once() -> bool:
-    """Register the project's deployer flavor unless the store has it; True if registered here."""
-    from zenml.client import Client
-    from zenml.enums import StackComponentType
-
-    from steps.deployment.seldon_flavor import FLAVOR_NAME, FLAVOR_SOURCE
-
-    kind = StackComponentType.MODEL_DEPLOYER
-    try:
-        Client().get_flavor_by_name_and_type(FLAVOR_NAME, kind)
-        return False
-    except KeyError:
-        Client().create_flavor(source=FLAVOR_SOURCE, component_type=kind)
-        return True
-
-
 def _create_secret_once(name: str, values: dict[str, str]) -> bool:
     """Give the ZenML secret ``name`` these values; True if it was created here (and so is
     deleted afterwards), False if an existing one was updated."""
@@ -242,23 +227,35 @@ def _create_secret_once(name: str, values: dict[str, str]) -> bool:
     return True
 
 
+def offline_stack_spec() -> StackSpec:
+    """local-seldon.yaml's orchestrator, artifact store and model deployer, under this
+    package's names so that removing them afterwards touches nothing else.
+
+    The experiment tracker is left out: ``registered_model`` logs to MLflow directly.
+    """
+    spec = load_stack_spec(STACK_FILE)
+    kept = ("orchestrator", "artifact_store", "model_deployer")
+    components = {
+        kind: [spec.components[kind][0].model_copy(update={"name": f"{STACK_NAME}-{kind}"})]
+        for kind in kept
+    }
+    return StackSpec(stack_name=STACK_NAME, components=components)
+
+
 @pytest.fixture(scope="package")
 def seldon_stack(object_store: str, stack_components: dict[str, dict[str, Any]]) -> Iterator[str]:
-    """A ZenML stack with local-seldon.yaml's artifact store and model deployer config.
+    """That stack, registered through the project's own registration (which also registers
+    the ``seldon_mlserver`` flavor, ZenML's Seldon deployer plus protocol v2).
 
-    The deployer uses the project's ``seldon_mlserver`` flavor (ZenML's Seldon
-    deployer plus protocol v2). Afterwards the previously active stack is
-    active again, and what this fixture registered is removed.
+    Afterwards the previously active stack is active again, and what this
+    fixture registered is removed.
     """
     from zenml.client import Client
     from zenml.enums import StackComponentType
 
-    from steps.deployment.seldon_flavor import FLAVOR_NAME
-
     client = Client()
     previous = client.active_stack_model.id
-    store, deployer = stack_components["artifact_store"], stack_components["model_deployer"]
-    flavor_created = _register_flavor_once()
+    deployer = stack_components["model_deployer"]
     secrets = {
         deployer["configuration"]["secret"]: _rclone_secret_values(object_store),
         "aws_credentials": {"aws_access_key_id": FAKE_KEY_ID, "aws_secret_access_key": FAKE_SECRET},
@@ -266,33 +263,20 @@ def seldon_stack(object_store: str, stack_components: dict[str, dict[str, Any]])
     created_secrets = [
         name for name, values in secrets.items() if _create_secret_once(name, values)
     ]
-    components = {
-        StackComponentType.ARTIFACT_STORE: (f"{STACK_NAME}-store", store["flavor"], store),
-        StackComponentType.MODEL_DEPLOYER: (f"{STACK_NAME}-deployer", FLAVOR_NAME, deployer),
-    }
-    for kind, (name, flavor, entry) in components.items():
-        client.create_stack_component(
-            name=name, flavor=flavor, component_type=kind, configuration=entry["configuration"]
-        )
-    client.create_stack(
-        name=STACK_NAME,
-        components={
-            StackComponentType.ORCHESTRATOR: "default",
-            **{kind: name for kind, (name, _, _) in components.items()},
-        },
-    )
+    result = register_stack(offline_stack_spec())
     client.activate_stack(STACK_NAME)
     try:
         yield STACK_NAME
     finally:
         client.activate_stack(previous)
         client.delete_stack(STACK_NAME)
-        for kind, (name, _, _) in components.items():
-            client.delete_stack_component(name, kind)
+        for created in result.created_components:
+            kind, name = created.split("/", 1)
+            client.delete_stack_component(name, StackComponentType(kind))
         for name in created_secrets:
             client.delete_secret(name)
-        if flavor_created:
-            client.delete_flavor(FLAVOR_NAME)
+        for flavor in result.created_flavors:
+            client.delete_flavor(flavor)
 
 
 @pytest.fixture(scope="package")
