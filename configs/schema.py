@@ -107,6 +107,49 @@ class FileSource(StrictModel):
 DataSource = Annotated[SyntheticSource | FileSource, Field(discriminator="kind")]
 
 
+class LeakageCheck(StrictModel):
+    """The single-feature leakage probe run on (a sample of) the training split.
+
+    A feature that alone predicts the target almost perfectly is far more often a
+    leak (a row index on a sorted file, a field filled in after the outcome) than a
+    gift; ``action: warn`` keeps the run going with a warning, ``off`` skips it.
+    """
+
+    action: Literal["fail", "warn", "off"] = "fail"
+    max_auc: float = Field(
+        0.99, gt=0.5, le=1.0, description="Classification: single-feature ROC AUC limit."
+    )
+    max_abs_spearman: float = Field(
+        0.99, gt=0.0, le=1.0, description="Regression: single-feature |Spearman| limit."
+    )
+    sample_rows: int = Field(
+        100_000, ge=100, description="Rows the probe looks at, so it stays cheap at 10M rows."
+    )
+
+
+class DataChecks(StrictModel):
+    """Limits on the table as a whole (beyond the per-column rules)."""
+
+    min_class_rows: int = Field(
+        10, ge=1, description="Classification: rows each class needs in the whole table."
+    )
+    max_duplicate_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="Share of rows that exactly repeat an earlier row."
+    )
+    min_row_ratio: float = Field(
+        0.5, gt=0.0, le=1.0, description="Rows at least this share of the reference's rows."
+    )
+    max_row_ratio: float = Field(
+        2.0, ge=1.0, description="Rows at most this multiple of the reference's rows."
+    )
+    profile_margin: float = Field(
+        0.1,
+        ge=0.0,
+        description="Inferred mode: observed ranges are widened by this share of their span.",
+    )
+    leakage: LeakageCheck = LeakageCheck()
+
+
 class DataConfig(StrictModel):
     """Where the data comes from and what it must look like."""
 
@@ -121,7 +164,21 @@ class DataConfig(StrictModel):
     )
     target_min: float | None = None
     target_max: float | None = None
+    positive_class: str | None = Field(
+        None,
+        description="Binary: the label that counts as positive. Default: the second of "
+        "target_classes, else the label that sorts last (scikit-learn's classes_[1]).",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns that are never features (ids, notes)."
+    )
+    segments: list[str] = Field(
+        default_factory=list,
+        description="Columns kept with every dataset and holdout but never used as features "
+        "(protected attributes the fairness gate reads).",
+    )
     min_rows: int = Field(100, ge=1)
+    checks: DataChecks = DataChecks()
 
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
@@ -136,6 +193,20 @@ class DataConfig(StrictModel):
                 raise ValueError(
                     "features: list at least one feature, or omit the key to infer them"
                 )
+        self._check_column_roles()
+        if self.task != "binary" and self.positive_class is not None:
+            raise ValueError("positive_class only applies to binary tasks")
+        if (
+            self.positive_class is not None
+            and self.target_classes is not None
+            and self.positive_class not in self.target_classes
+        ):
+            raise ValueError(
+                f"positive_class: '{self.positive_class}' is not one of target_classes "
+                f"{self.target_classes}"
+            )
+        if self.checks.min_row_ratio > self.checks.max_row_ratio:
+            raise ValueError("checks: min_row_ratio is greater than max_row_ratio")
         if self.task == "regression" and self.target_classes is not None:
             raise ValueError("target_classes only apply to classification tasks")
         if self.task != "regression" and (
@@ -149,6 +220,30 @@ class DataConfig(StrictModel):
         ):
             raise ValueError("target_classes: a binary task needs exactly 2 classes")
         return self
+
+
+    def _check_column_roles(self) -> None:
+        """A column has one role: target, feature, segment or excluded."""
+        for key in ("exclude", "segments"):
+            names: list[str] = getattr(self, key)
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{key}: duplicate names {repeated}")
+            if self.target in names:
+                raise ValueError(f"{key}: the target '{self.target}' cannot be listed here")
+        both = sorted(set(self.exclude) & set(self.segments))
+        if both:
+            raise ValueError(f"exclude and segments both list {both}; a column has one role")
+        if self.features is not None:
+            features = {f.name for f in self.features}
+            for key in ("exclude", "segments"):
+                clash = sorted(features & set(getattr(self, key)))
+                if clash:
+                    role = "segment" if key == "segments" else "excluded"
+                    raise ValueError(
+                        f"{key}: {clash} also listed in features; "
+                        f"a {role} column is never a feature"
+                    )
 
 
 class SplitConfig(StrictModel):
@@ -182,14 +277,58 @@ class TrainingConfig(StrictModel):
     max_text_features: int = Field(5000, ge=10)
 
 
+class ThresholdCosts(StrictModel):
+    """What each kind of mistake costs, for a cost-minimising threshold."""
+
+    false_positive: float = Field(ge=0.0)
+    false_negative: float = Field(ge=0.0)
+
+    @model_validator(mode="after")
+    def _some_cost(self) -> ThresholdCosts:
+        if self.false_positive == 0 and self.false_negative == 0:
+            raise ValueError("costs: at least one of false_positive, false_negative must be > 0")
+        return self
+
+
+class ThresholdRule(StrictModel):
+    """How a binary model's decision threshold is chosen, on the training data only.
+
+    scikit-learn's ``TunedThresholdClassifierCV`` searches the threshold by
+    cross-validation on the training split (never the holdout), and the model is
+    served with it, so predictions use the chosen threshold natively.
+    """
+
+    rule: Literal["max_f1", "min_precision", "min_recall", "min_cost"]
+    value: float | None = Field(
+        None, gt=0.0, lt=1.0, description="min_precision / min_recall: the floor to hold."
+    )
+    costs: ThresholdCosts | None = Field(None, description="min_cost: the cost of each mistake.")
+    cv: int = Field(5, ge=2, le=20, description="Folds of the threshold search.")
+
+    @model_validator(mode="after")
+    def _arguments_fit_rule(self) -> ThresholdRule:
+        needs_value = self.rule in ("min_precision", "min_recall")
+        if needs_value and self.value is None:
+            raise ValueError(f"rule '{self.rule}' needs 'value' (the floor, between 0 and 1)")
+        if not needs_value and self.value is not None:
+            raise ValueError(f"rule '{self.rule}' takes no 'value'")
+        if self.rule == "min_cost" and self.costs is None:
+            raise ValueError("rule 'min_cost' needs 'costs: {false_positive, false_negative}'")
+        if self.rule != "min_cost" and self.costs is not None:
+            raise ValueError(f"rule '{self.rule}' takes no 'costs'")
+        return self
+
+
 class EvaluationConfig(StrictModel):
     """How the model is scored on the holdout and which scores it must reach."""
 
     primary_metric: str = Field(
         description="The metric the search optimises and reports lead with."
     )
-    decision_threshold: float = Field(
-        0.5, gt=0.0, lt=1.0, description="Probability above which a binary prediction is positive."
+    decision_threshold: float | ThresholdRule = Field(
+        0.5,
+        description="Binary: a fixed probability above which a prediction is positive, or a "
+        "rule that tunes it on the training data.",
     )
     thresholds: dict[str, float] = Field(
         default_factory=dict,
@@ -303,6 +442,15 @@ class RunConfig(StrictModel):
             raise ValueError(
                 f"evaluation.primary_metric: '{self.evaluation.primary_metric}' is not a "
                 f"{task} metric; expected one of {list(allowed)}"
+            )
+        threshold = self.evaluation.decision_threshold
+        if isinstance(threshold, float | int) and not 0.0 < threshold < 1.0:
+            raise ValueError(
+                f"evaluation.decision_threshold: {threshold} must be between 0 and 1 (exclusive)"
+            )
+        if isinstance(threshold, ThresholdRule) and task != "binary":
+            raise ValueError(
+                "evaluation.decision_threshold: a threshold rule only applies to binary tasks"
             )
         unknown = sorted(set(self.evaluation.thresholds) - set(allowed))
         if unknown:

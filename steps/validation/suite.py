@@ -79,6 +79,25 @@ class FailedExpectation(BaseModel):
     expected: str = Field(description="The rule in words, e.g. 'between 0.0 and 50000.0'.")
 
 
+class CheckRecord(BaseModel):
+    """One evaluated rule, passed or failed, for the report a person reads either way."""
+
+    expectation: str = Field(description="Rule name, e.g. expect_column_to_exist.")
+    column: str | None = Field(None, description="The column checked; None for table rules.")
+    expected: str = Field(description="The rule in words.")
+    observed: str = Field(description="What the data showed (also when the rule passed).")
+    passed: bool
+
+    def as_failure(self) -> FailedExpectation:
+        """The failed-rule view the gate's summary lists."""
+        return FailedExpectation(
+            expectation=self.expectation,
+            column=self.column,
+            observed=self.observed,
+            expected=self.expected,
+        )
+
+
 class ValidationReport(BaseModel):
     """The outcome of validating one dataframe; what the data gate shows when it stops a run."""
 
@@ -86,6 +105,28 @@ class ValidationReport(BaseModel):
     evaluated: int = Field(description="Number of expectations evaluated.")
     failures: list[FailedExpectation] = Field(default_factory=list)
     rows: int = Field(description="Rows in the validated frame.")
+    checks: list[CheckRecord] = Field(
+        default_factory=list, description="Every rule evaluated, passed or failed."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="Warnings that did not fail the data."
+    )
+
+    def with_checks(self, extra: list[CheckRecord]) -> ValidationReport:
+        """This report plus table-level checks run outside Great Expectations."""
+        failed = [check.as_failure() for check in extra if not check.passed]
+        return self.model_copy(
+            update={
+                "success": self.success and not failed,
+                "evaluated": self.evaluated + len(extra),
+                "failures": [*self.failures, *failed],
+                "checks": [*self.checks, *extra],
+            }
+        )
+
+    def with_notes(self, notes: list[str]) -> ValidationReport:
+        """This report plus warnings shown in the summary and the HTML page."""
+        return self.model_copy(update={"notes": [*self.notes, *notes]})
 
     def summary(self) -> str:
         """A multi-line text naming each failed rule, its column, and what was observed."""
