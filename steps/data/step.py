@@ -8,7 +8,8 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from configs.schema import DataConfig
-from steps.data.loading import DatasetInfo, describe_dataset, load_source
+from steps.data.info import DatasetInfo, describe_dataset
+from steps.data.loading import load_source
 from steps.data.materializer import ParquetFrameMaterializer
 
 

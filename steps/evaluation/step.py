@@ -14,7 +14,7 @@ from zenml import log_metadata, step
 from zenml.types import HTMLString
 
 from configs.schema import EvaluationConfig
-from steps.data.loading import DatasetInfo
+from steps.data.info import DatasetInfo
 from steps.evaluation.gate import quality_verdict
 from steps.evaluation.metrics import evaluate
 from steps.evaluation.plots import evaluation_plots, plots_html

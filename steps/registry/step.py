@@ -15,7 +15,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.model.utils import link_artifact_version_to_model_version
 
-from steps.data.loading import DatasetInfo
+from steps.data.info import DatasetInfo
 from steps.registry.mlflow_model import log_sklearn_model
 from steps.registry.provenance import Provenance, package_versions
 

@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from zenml import step
 
 from configs.schema import SplitConfig, TrainingConfig
-from steps.data.loading import DatasetInfo
+from steps.data.info import DatasetInfo
 from steps.data.materializer import ParquetFrameMaterializer
 from steps.training.training import split_holdout, train
 

@@ -14,12 +14,9 @@ from zenml import log_metadata, step
 from zenml.types import HTMLString
 
 from configs.schema import DataConfig
-from steps.data.loading import DatasetInfo
+from steps.data.info import DatasetInfo
+from steps.validation.errors import DataValidationError
 from steps.validation.suite import ValidationReport, render_report_html, validate_frame
-
-
-class DataValidationError(RuntimeError):
-    """The data broke the validation suite; the message lists every failure."""
 
 
 @step

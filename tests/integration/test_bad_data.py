@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from configs.schema import DataConfig, FileSource
-from steps.data.loading import DataLoadError, describe_dataset, load_source
+from steps.data.info import describe_dataset
+from steps.data.loading import DataLoadError, load_source
 from steps.data.synthetic import fraud_feature_specs, generate_transactions
 
 ROWS = 400

@@ -14,15 +14,13 @@ import pydantic
 import pytest
 
 from configs.schema import DataConfig, FeatureSpec, FileSource, SyntheticSource
+from steps.data.inference import infer_feature_specs, resolve_feature_specs
+from steps.data.info import DatasetInfo, describe_dataset
 from steps.data.loading import (
     DataLoadError,
-    DatasetInfo,
-    describe_dataset,
     fingerprint,
-    infer_feature_specs,
     load_source,
     load_table,
-    resolve_feature_specs,
     resolve_path,
 )
 from steps.data.synthetic import FRAUD_TARGET, fraud_feature_specs, generate_transactions
