@@ -1,4 +1,4 @@
-"""The training pipeline: ingest, validate, split, train, evaluate, register.
+"""The training pipeline: ingest, validate, split, guard, train, evaluate, register.
 
 Composition only; every step is a thin adapter over a plain function.
 """
@@ -13,22 +13,35 @@ from steps.evaluation.step import evaluate_model, quality_gate
 from steps.registry.provenance import Provenance
 from steps.registry.step import register_model
 from steps.training.step import split_dataset, train_model
+from steps.validation.leakage_step import leakage_gate
+from steps.validation.profile_step import profile_dataset, reference_profile
 from steps.validation.step import data_validation_gate, validate_data
 
 
 @pipeline(name="training")
 def training_pipeline(
-    config: RunConfig, base_dir: str, source_stamp: str, provenance: Provenance
+    config: RunConfig,
+    base_dir: str,
+    source_stamp: str,
+    provenance: Provenance,
+    accept_data_change: bool = False,
 ) -> None:
-    """Train a model from ``config`` and register it only if both gates pass."""
+    """Train a model from ``config`` and register it only if every gate passes."""
+    reference = reference_profile(config.model.name, accept_data_change)
     dataset, dataset_info = ingest_data(config.data, base_dir, source_stamp)
-    report, _ = validate_data(dataset, dataset_info, config.data)
+    report, _ = validate_data(dataset, dataset_info, config.data, reference)
     data_validation_gate(report)
+    profile_dataset(dataset, dataset_info, config.data, after="data_validation_gate")
     train_set, holdout_set = split_dataset(
         dataset, dataset_info, config.split, after="data_validation_gate"
     )
+    leakage_gate(train_set, dataset_info, config.data.checks.leakage)
     model, _, input_example = train_model(
-        train_set, dataset_info, config.training, config.evaluation.primary_metric
+        train_set,
+        dataset_info,
+        config.training,
+        config.evaluation.primary_metric,
+        after="leakage_gate",
     )
     metrics, _ = evaluate_model(model, holdout_set, dataset_info, config.evaluation)
     quality_gate(metrics, config.evaluation)
@@ -46,5 +59,5 @@ def training_pipeline(
         input_example,
         provenance,
         config.model.name,
-        after="quality_gate",
+        after=["quality_gate", "profile_dataset"],
     )

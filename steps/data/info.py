@@ -6,7 +6,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs.schema import DataConfig, FeatureSpec
-from steps.data.inference import resolve_feature_specs
+from steps.data.inference import choose_features, positive_label
 from steps.data.loading import fingerprint
 
 
@@ -40,14 +40,33 @@ def describe_dataset(df: pd.DataFrame, source: str, data_cfg: DataConfig) -> Dat
     The validation gate is the place that reports a missing target with the
     rest of the data problems; failing here would hide those.
     """
-    features, inferred = resolve_feature_specs(df, data_cfg)
+    choice = choose_features(df, data_cfg)
     return DatasetInfo(
         source=source,
         sha256=fingerprint(df),
         rows=len(df),
         columns={str(name): str(dtype) for name, dtype in df.dtypes.items()},
-        features=features,
-        features_inferred=inferred,
+        features=choice.features,
+        features_inferred=choice.inferred,
         target=data_cfg.target,
         task=data_cfg.task,
+        positive_class=positive_label(df, data_cfg),
+        excluded=choice.excluded,
+        segments=list(data_cfg.segments),
     )
+
+
+def inference_lines(info: DatasetInfo) -> list[str]:
+    """What a person should read about how the features were chosen (one line each)."""
+    lines: list[str] = []
+    if info.features_inferred:
+        lines.append(
+            f"Features inferred from the data: {len(info.features)} "
+            f"({', '.join(f.name for f in info.features)})"
+        )
+    for name, reason in info.excluded.items():
+        if info.features_inferred or reason != "not listed in data.features":
+            lines.append(f"Left out '{name}': {reason}")
+    if info.positive_class is not None:
+        lines.append(f"Positive class: '{info.positive_class}' (data.positive_class to change)")
+    return lines

@@ -8,7 +8,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from configs.schema import DataConfig
-from steps.data.info import DatasetInfo, describe_dataset
+from steps.data.info import DatasetInfo, describe_dataset, inference_lines
 from steps.data.loading import load_source
 from steps.data.materializer import ParquetFrameMaterializer
 
@@ -24,6 +24,8 @@ def ingest_data(
     """
     frame, source = load_source(data.source, base_dir)
     info = describe_dataset(frame, source, data)
+    for line in inference_lines(info):
+        print(line)
     log_metadata(
         metadata={
             "sha256": info.sha256,
@@ -31,6 +33,9 @@ def ingest_data(
             "columns": info.columns,
             "source": info.source,
             "features_inferred": info.features_inferred,
+            "excluded": info.excluded,
+            "segments": info.segments,
+            "positive_class": info.positive_class or "",
         },
         artifact_name="dataset",
         infer_artifact=True,

@@ -16,12 +16,17 @@ from zenml.types import HTMLString
 from configs.schema import DataConfig
 from steps.data.info import DatasetInfo
 from steps.validation.errors import DataValidationError
-from steps.validation.suite import ValidationReport, render_report_html, validate_frame
+from steps.validation.profile import ReferenceProfile
+from steps.validation.suite import ValidationReport, render_report_html
+from steps.validation.validate import validate_dataset
 
 
 @step
 def validate_data(
-    dataset: pd.DataFrame, dataset_info: DatasetInfo, data: DataConfig
+    dataset: pd.DataFrame,
+    dataset_info: DatasetInfo,
+    data: DataConfig,
+    reference: ReferenceProfile | None = None,
 ) -> tuple[
     Annotated[ValidationReport, "validation_report"],
     Annotated[HTMLString, "validation_report_html"],
@@ -29,7 +34,9 @@ def validate_data(
     """Validate the dataset against the config's schema with Great Expectations."""
     # GE logs its plugin registration at INFO, which ZenML's step logs would show.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    report = validate_frame(dataset, dataset_info.features, data)
+    report = validate_dataset(dataset, dataset_info, data, reference)
+    for note in report.notes:
+        print(note)
     log_metadata(
         metadata={
             "success": report.success,
