@@ -45,7 +45,9 @@ def target_checks(
     values = df[target]
     if data_cfg.task == "regression":
         return _regression_target_checks(values)
-    counts = values.dropna().map(label_text).value_counts()
+    raw_counts = values.value_counts(dropna=True)  # count first: labels are few, rows many
+    counts = raw_counts.groupby(raw_counts.index.map(label_text), sort=False).sum()
+    counts = counts[counts > 0].sort_values(ascending=False)
     described = _listed([f"'{label}': {count} rows" for label, count in counts.items()])
     records = [
         CheckRecord(

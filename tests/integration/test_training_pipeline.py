@@ -25,10 +25,13 @@ from tests.conftest import write_config
 
 MODEL = "it-fraud"
 STEPS = [
+    "reference_profile",
     "ingest_data",
     "validate_data",
     "data_validation_gate",
+    "profile_dataset",
     "split_dataset",
+    "leakage_gate",
     "train_model",
     "evaluate_model",
     "quality_gate",
@@ -87,6 +90,7 @@ def test_model_version_links_the_exact_artifacts(trained: SimpleNamespace) -> No
     for step, output in [
         ("ingest_data", "dataset"),
         ("validate_data", "validation_report"),
+        ("profile_dataset", "data_profile"),
         ("split_dataset", "holdout_set"),
         ("train_model", "model"),
         ("evaluate_model", "metrics"),
@@ -221,3 +225,21 @@ def test_holdout_is_stratified_on_the_target(trained: SimpleNamespace) -> None:
     assert isinstance(holdout, pd.DataFrame)
     expected = dataset["is_fraud"].sum() * trained.config.split.test_size
     assert abs(int(holdout["is_fraud"].sum()) - expected) <= 1
+
+
+def test_the_version_carries_its_data_profile_and_the_next_run_compares_with_it(
+    trained: SimpleNamespace,
+) -> None:
+    version_ = trained.run.steps["register_model"].model_version
+    profile = Client().get_model_version(MODEL, version_.name).get_artifact("data_profile")
+    assert profile is not None, "the data profile is not linked to the model version"
+    loaded = profile.load()
+    assert loaded.rows == trained.config.data.source.rows
+    assert {c.name for c in loaded.features} == {f.name for f in trained.config.data.features}
+    again = _train(trained.path, no_cache=False)
+    assert again.steps["reference_profile"].status.value == "completed"  # never cached
+    reference = _output(again, "reference_profile", "reference_profile").load()
+    assert reference.version is not None and int(reference.version) >= int(version_.name)
+    assert reference.profile == Client().get_model_version(
+        MODEL, reference.version
+    ).get_artifact("data_profile").load()
