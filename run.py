@@ -3,8 +3,10 @@
     python run.py --pipeline train --config configs/local.yaml
     python run.py --register-stacks [NAME_OR_FILE ...]
 
-The config is validated before ZenML is imported, so a typo costs a second,
-not a pipeline run. Exit codes are part of the interface (CI branches on them).
+The config (and that a local data file exists) is checked before ZenML is
+imported, so a typo costs a second, not a pipeline run. Exit codes are part of
+the interface (CI branches on them). What a run prints is set up in
+pipelines/console.py (``--verbose`` prints everything).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from configs.loader import ConfigError, load_run_config
 from configs.schema import FileSource, RunConfig
+from pipelines.console import configure_console
 
 if TYPE_CHECKING:
     from zenml.models import PipelineRunResponse
@@ -146,7 +149,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-run every step even if ZenML has cached results for the same inputs",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every line ZenML, MLflow and Great Expectations log (by default a few "
+        "known, harmless ones are silenced: see pipelines/console.py); ZenML's level "
+        "stays ZENML_LOGGING_VERBOSITY (INFO, or DEBUG for more)",
+    )
     return parser
+
+
+def local_data_problem(config: RunConfig, config_path: Path) -> str | None:
+    """Why a local data file cannot be loaded, said before ZenML starts; None if it may be.
+
+    Only what the path tells: that it exists and is a file (a directory only
+    for Parquet, which may be partitioned), in the loader's own words. The
+    content is for the ingest step to judge; remote URLs are left to it too.
+    Costs the import of the loader (pandas, no ZenML): about half a second.
+    """
+    source = config.data.source
+    if not isinstance(source, FileSource):
+        return None
+    from steps.data.loading import (
+        DataLoadError,
+        _check_local_file,
+        _local_path,
+        _table_format,
+        resolve_path,
+    )
+
+    path = resolve_path(source.path, str(config_path.resolve().parent))
+    local = _local_path(path)
+    if local is None or os.path.isfile(local):
+        return None
+    try:
+        _check_local_file(local, _table_format(source, path))
+    except DataLoadError as error:
+        return str(error)
+    return None
 
 
 def ensure_default_stack() -> None:
@@ -358,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_console(verbose=args.verbose)
     if args.register_stacks is not None:
         return register_stacks(args.register_stacks)
     if args.config is None:
@@ -367,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    problem = local_data_problem(config, args.config)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_DATA_INVALID
     try:
         stack = select_stack(args.stack)
     except UsageError as error:
