@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
             examples:
               python run.py --pipeline train --config configs/local.yaml
+              python run.py --describe-data --config configs/ci.yaml  # the schema as YAML
+              python run.py --pipeline train --config X --accept-data-change
               python run.py --register-stacks                  # every file in stacks/
               python run.py --register-stacks kubeflow-seldon  # one stack, by name
               python run.py --pipeline train --config configs/prod.yaml --stack kubeflow-seldon
@@ -131,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the ZenML store: validated first, all or nothing, never prompts, and a second "
         "call changes nothing",
     )
+    action.add_argument(
+        "--describe-data",
+        action="store_true",
+        help="load the config's data, print the features a run would use as YAML to paste "
+        "into the config (kinds, observed ranges, categories, null shares, the columns left "
+        "out and why), and exit; nothing is run or registered (needs --config)",
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -148,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-cache",
         action="store_true",
         help="re-run every step even if ZenML has cached results for the same inputs",
+    )
+    parser.add_argument(
+        "--accept-data-change",
+        action="store_true",
+        help="skip the checks against the reference version's data (recorded profile, row "
+        "count) for this run, to accept a deliberate change; this run's data becomes the "
+        "next reference",
     )
     parser.add_argument(
         "--verbose",
@@ -275,7 +291,22 @@ def select_stack(requested: str | None) -> str:
     return requested
 
 
-def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> PipelineRunResponse:
+def describe_data(config: RunConfig, config_path: Path) -> int:
+    """Print the inferred schema of the config's data as YAML; exit 3 if it cannot be loaded."""
+    from steps.data.describe import describe_data as render
+    from steps.data.loading import DataLoadError
+
+    try:
+        print(render(config, config_path), end="")
+    except DataLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA_INVALID
+    return EXIT_OK
+
+
+def run_training(
+    config: RunConfig, config_path: Path, no_cache: bool, accept_data_change: bool = False
+) -> PipelineRunResponse:
     """Run the training pipeline and return its run."""
     from configs.zenml_settings import pipeline_settings
     from pipelines.training import training_pipeline
@@ -294,6 +325,7 @@ def run_training(config: RunConfig, config_path: Path, no_cache: bool) -> Pipeli
         base_dir=base_dir,
         source_stamp=source_stamp(source, resolved),
         provenance=collect_provenance(config_path),
+        accept_data_change=accept_data_change,
     )
     assert run is not None
     return run
@@ -402,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.register_stacks is not None:
         return register_stacks(args.register_stacks)
     if args.config is None:
-        parser.error("--pipeline needs --config PATH")
+        parser.error(
+            f"{'--describe-data' if args.describe_data else '--pipeline'} needs --config PATH"
+        )
     try:
         config = load_run_config(args.config)
     except ConfigError as error:
@@ -412,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_DATA_INVALID
+    if args.describe_data:
+        return describe_data(config, args.config)
     try:
         stack = select_stack(args.stack)
     except UsageError as error:
@@ -422,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     # ZenML stores creation times in naive UTC; a second of slack covers rounding.
     started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
     try:
-        run = run_training(config, args.config, args.no_cache)
+        run = run_training(config, args.config, args.no_cache, args.accept_data_change)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
