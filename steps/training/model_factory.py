@@ -25,6 +25,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from configs.schema import FeatureSpec, TrainingConfig
 
@@ -53,8 +54,8 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
 def make_estimator(config: TrainingConfig, task: str) -> BaseEstimator:
     """Instantiate the configured estimator with its params, seeded.
 
-    Raises ValueError naming the parameter when ``params`` holds a name or value
-    the estimator rejects, so a bad config fails before any data is loaded.
+    Raises ValueError naming the parameter when ``params`` holds a name the
+    estimator does not have; :func:`check_training_config` also checks values.
     """
     classification = task != "regression"
     seed = config.seed
@@ -80,22 +81,65 @@ def make_estimator(config: TrainingConfig, task: str) -> BaseEstimator:
     return estimator
 
 
+def invalid_param_values(estimator: BaseEstimator, params: dict[str, Any], field: str) -> list[str]:
+    """One message per value in ``params`` that the estimator's own constraints reject.
+
+    scikit-learn declares what each parameter accepts (``_parameter_constraints``)
+    and checks it only when ``fit`` starts; checking the same declarations here
+    turns a config typo into an error at load time that names the field
+    (``training.params.learning_rate``) and says what is expected. Constraints
+    between parameters (a solver that does not support a penalty) are still
+    only checked by ``fit``.
+    """
+    constraints: dict[str, Any] = getattr(estimator, "_parameter_constraints", {})
+    caller = type(estimator).__name__
+    problems: list[str] = []
+    for name, value in params.items():
+        if name not in constraints:
+            continue
+        try:
+            validate_parameter_constraints(
+                {name: constraints[name]}, {name: value}, caller_name=caller
+            )
+        except InvalidParameterError as error:
+            # sklearn says "The 'x' parameter of Caller must be ... Got v instead."
+            expected, got = str(error).removeprefix(f"The {name!r} parameter of {caller} "), ""
+            if ". Got " in expected:
+                expected, got = expected.rsplit(". Got ", 1)
+                got = f"; got {got.removesuffix(' instead.')}"
+            problems.append(f"{field}.{name}: {expected} for {caller}{got}")
+    return problems
+
+
 def check_training_config(config: TrainingConfig, task: str) -> None:
-    """Fail early on estimator parameters or search spaces the estimator cannot take."""
+    """Fail early on estimator parameters or search spaces the estimator cannot take.
+
+    Raises one ValueError listing every problem, each on its own line and named
+    by its field: unknown parameter names, values outside what scikit-learn
+    accepts for the parameter (in ``params`` and in every candidate of
+    ``search.param_distributions``), and empty candidate lists.
+    """
     estimator = make_estimator(config, task)
+    problems = invalid_param_values(estimator, dict(config.params), "training.params")
     if config.search is not None:
+        space = config.search.param_distributions
+        field = "training.search.param_distributions"
         valid = estimator.get_params(deep=False)
-        unknown = sorted(set(config.search.param_distributions) - set(valid))
+        unknown = sorted(set(space) - set(valid))
         if unknown:
-            raise ValueError(
-                f"training.search.param_distributions: unknown parameter(s) {unknown} for "
-                f"{config.estimator}; expected some of {sorted(valid)}"
+            problems.append(
+                f"{field}: unknown parameter(s) {unknown} for {config.estimator}; "
+                f"expected some of {sorted(valid)}"
             )
-        empty = sorted(k for k, v in config.search.param_distributions.items() if not v)
+        empty = sorted(k for k, v in space.items() if not v)
         if empty:
-            raise ValueError(
-                f"training.search.param_distributions: {empty} must list at least one value"
-            )
+            problems.append(f"{field}: {empty} must list at least one value")
+        for name, candidates in space.items():
+            for value in candidates:
+                problems.extend(invalid_param_values(estimator, {name: value}, field))
+    if problems:
+        # The loader prints each line as its own bullet.
+        raise ValueError("\n  - ".join(problems))
 
 
 def _columns(features: list[FeatureSpec], kind: str) -> list[str]:
