@@ -8,13 +8,18 @@ instead of a parser traceback from deep inside pandas or pyarrow.
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
 import posixpath
 import re
 import zlib
+from typing import NamedTuple
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -39,6 +44,14 @@ _COMPRESSED_SUFFIXES = (".bz2", ".zip", ".xz", ".zst", ".tar")
 _SNIFF_BYTES = 8192
 #: Rows looked at to decide whether a string column is free text (keeps it fast on 10M rows).
 _TEXT_SAMPLE_ROWS = 10_000
+#: Bytes read at a time when looking for the first byte that is not UTF-8.
+_SCAN_CHUNK_BYTES = 1 << 20
+#: The compressions whose decompressed bytes are scanned for a bad byte (see _open_scannable).
+_SCANNABLE_COMPRESSIONS = (".gz", ".bz2", ".xz")
+_NOT_UTF8_HINT = (
+    "a UTF-8 encoded CSV (re-save it as UTF-8, e.g. 'CSV UTF-8' in Excel, or convert it: "
+    "iconv -f latin1 -t utf-8 old.csv > new.csv if it is Latin-1)"
+)
 
 
 class DataLoadError(ValueError):
@@ -150,7 +163,7 @@ def _read(path: str, fmt: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise _fail(path, "the file has no columns (empty)", "a CSV with a header row") from exc
     except UnicodeDecodeError as exc:
-        raise _fail(path, f"the file is not UTF-8 text ({exc.reason})", "a CSV text file") from exc
+        raise _fail(path, _not_utf8_problem(path, exc), _NOT_UTF8_HINT) from exc
     except pd.errors.ParserError as exc:
         raise _fail(path, f"the CSV is malformed ({exc})", "a well-formed CSV file") from exc
     except ImportError as exc:
@@ -166,6 +179,127 @@ def _read(path: str, fmt: str) -> pd.DataFrame:
         raise _fail(
             path, f"it could not be read as {fmt.upper()} ({type(exc).__name__}: {exc})", expected
         ) from exc
+
+
+def _not_utf8_problem(path: str, exc: UnicodeDecodeError) -> str:
+    """What is wrong, with the line and column of the first bad byte when the file is local.
+
+    ``exc.start`` is an offset in whichever chunk pandas was decoding, not in the file, so the
+    file is scanned again (only on this failure path) to find the first bad byte itself.
+    """
+    local = _local_path(path)
+    found = first_non_utf8_byte(local) if local is not None else None
+    if found is None:
+        return f"the file is not UTF-8 text ({exc.reason})"
+    compressed = local is not None and local.lower().endswith(_SCANNABLE_COMPRESSIONS)
+    where = "in the decompressed data " if compressed else ""
+    return (
+        f"the file is not UTF-8 text: byte 0x{found.byte:02x} {where}at line {found.line}, "
+        f"column {found.column} ({found.reason}; lines and columns count from 1, the column "
+        "in characters)"
+    )
+
+
+class BadByte(NamedTuple):
+    """Where the first byte that is not valid UTF-8 sits in a file (see first_non_utf8_byte)."""
+
+    offset: int  #: 0-based byte offset in the file (in its decompressed bytes if compressed)
+    byte: int  #: the byte's value
+    line: int  #: 1-based line number
+    column: int  #: 1-based column, counted in characters on that line
+    reason: str  #: the codec's reason, e.g. "invalid continuation byte"
+
+
+def first_non_utf8_byte(path: str) -> BadByte | None:
+    """The first byte of a local file (decompressed for .gz/.bz2/.xz) that is not UTF-8.
+
+    Decodes the file incrementally in 1 MB chunks, counting newlines and the characters since
+    the last one, so it costs one pass at codec speed and constant memory. None if the file
+    decodes cleanly, cannot be opened, or uses a compression it cannot open (.zip, .zst).
+    """
+    lowered = path.lower()
+    if lowered.endswith(_COMPRESSED_SUFFIXES) and not lowered.endswith(_SCANNABLE_COMPRESSIONS):
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fed = 0  # bytes handed to the decoder so far
+    line, column = 1, 0  # column: characters decoded on the current line so far
+    try:
+        with _open_scannable(path) as handle:
+            while True:
+                chunk = handle.read(_SCAN_CHUNK_BYTES)
+                pending = len(decoder.getstate()[0])  # an incomplete sequence held back
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    valid = exc.object[: exc.start].decode("utf-8")
+                    line, column = _advance(line, column, valid)
+                    return BadByte(
+                        offset=fed - pending + exc.start,
+                        byte=exc.object[exc.start],
+                        line=line,
+                        column=column + 1,
+                        reason=exc.reason,
+                    )
+                line, column = _advance(line, column, text)
+                fed += len(chunk)
+                if not chunk:
+                    return None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError):
+        return None
+
+
+def _open_scannable(path: str) -> io.BufferedIOBase:
+    """The file's bytes as pandas decodes them: decompressed for .gz, .bz2 and .xz."""
+    lowered = path.lower()
+    if lowered.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if lowered.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if lowered.endswith(".xz"):
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def _advance(line: int, column: int, text: str) -> tuple[int, int]:
+    """Line and column after reading ``text`` from (line, column)."""
+    newlines = text.count("\n")
+    if not newlines:
+        return line, column + len(text)
+    return line + newlines, len(text) - text.rfind("\n") - 1
+
+
+def local_csv_path(source: str) -> str | None:
+    """The local file behind a dataset's recorded source when it is a CSV, else None.
+
+    None for remote URLs, ``synthetic://`` data, directories and Parquet files (by suffix or
+    by their PAR1 magic bytes, since ``format: csv`` may name any file).
+    """
+    local = _local_path(source)
+    if local is None or not os.path.isfile(local):
+        return None
+    if local.lower().endswith((".parquet", ".pq")):
+        return None
+    try:
+        with open(local, "rb") as handle:
+            if handle.read(len(_PARQUET_MAGIC)) == _PARQUET_MAGIC:
+                return None
+    except OSError:
+        return None
+    return local
+
+
+def raw_csv_column(path: str, column: str) -> pd.Series | None:
+    """One column of a CSV exactly as written: strings, nothing read as missing.
+
+    Read with the options :func:`_read` uses, except that no token becomes NaN, so the result
+    lines up row for row with the loaded column and shows what each missing value was written
+    as ("NA", "n/a", ""...). None if the file cannot be read that way.
+    """
+    try:
+        raw = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)
+    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, UnicodeDecodeError):
+        return None
+    return raw[column] if column in raw.columns else None
 
 
 def load_table(source: FileSource, base_dir: str) -> pd.DataFrame:

@@ -42,13 +42,13 @@ def _good_frame() -> pd.DataFrame:
 
 
 def _validate(path: Path) -> str:
-    """Load and validate like the pipeline does; return the failure text."""
+    """Load and validate like the pipeline does (with the source path); return the failure text."""
     from steps.validation.suite import validate_frame
 
     config = _config(path)
     frame, source = load_source(config.source, str(path.parent))
     info = describe_dataset(frame, source, config)
-    report = validate_frame(frame, info.features, config)
+    report = validate_frame(frame, info.features, config, source_path=info.source)
     assert not report.success, "bad data passed validation"
     return report.summary()
 
@@ -168,3 +168,53 @@ def test_unloadable_file_fails_naming_the_path(
 def test_missing_file_fails_naming_the_path(tmp_path: Path) -> None:
     with pytest.raises(DataLoadError, match=r"nope\.parquet"):
         load_source(FileSource(kind="file", path="nope.parquet"), str(tmp_path))
+
+
+# --- what a user sees for the commonest CSV faults ---------------------------------------------
+
+
+def test_a_word_in_a_numeric_csv_column_is_named_with_its_row(tmp_path: Path) -> None:
+    """One bad token makes pandas read the whole column as text; the report names the token."""
+    frame = _good_frame()
+    frame["device_score"] = frame["device_score"].astype(object)
+    frame.loc[17, "device_score"] = "unknown"
+    frame.to_csv(tmp_path / "data.csv", index=False)
+
+    summary = _validate(tmp_path / "data.csv")
+
+    assert "column 'device_score': expect_column_values_to_be_in_type_list" in summary
+    assert (
+        "observed: dtype object: 1 of 400 non-null values is not a number: 'unknown' (row 17); "
+        "the other 399 parse as numbers. Row 0 is the first data row."
+    ) in summary
+    assert "then between 0.0 and 1.0, checked once it is numeric" in summary
+
+
+def test_missing_value_tokens_in_a_required_csv_column_are_named(tmp_path: Path) -> None:
+    frame = _good_frame()
+    frame.loc[[4, 9, 12, 30], "country"] = ["n/a", "NULL", "", "n/a"]
+    frame.to_csv(tmp_path / "data.csv", index=False)
+
+    summary = _validate(tmp_path / "data.csv")
+
+    assert (
+        "observed: 4 of 400 values are null (1.00%): read as missing from 'n/a' (2 times), "
+        "'NULL' (once), empty field (once), at rows 4, 9, 12, 30. Row 0 is the first data row."
+    ) in summary
+
+
+def test_a_latin1_csv_names_the_line_and_column_of_the_first_bad_byte(tmp_path: Path) -> None:
+    frame = generate_transactions(20_000, seed=5)
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_bytes().split(b"\n")
+    lines[12_344] = b"Z\xfcrich," + lines[12_344]  # line 12345 in an editor
+    path.write_bytes(b"\n".join(lines))
+    assert path.stat().st_size > 1_500_000
+
+    with pytest.raises(DataLoadError) as caught:
+        load_source(FileSource(kind="file", path="data.csv"), str(tmp_path))
+
+    message = str(caught.value)
+    assert str(path) in message
+    assert "the file is not UTF-8 text: byte 0xfc at line 12345, column 2" in message

@@ -19,8 +19,11 @@ from steps.data.info import DatasetInfo, describe_dataset
 from steps.data.loading import (
     DataLoadError,
     fingerprint,
+    first_non_utf8_byte,
     load_source,
     load_table,
+    local_csv_path,
+    raw_csv_column,
     resolve_path,
 )
 from steps.data.synthetic import FRAUD_TARGET, fraud_feature_specs, generate_transactions
@@ -214,6 +217,113 @@ def test_directory_given_as_a_csv(tmp_path):
 
 def test_load_errors_are_value_errors():
     assert issubclass(DataLoadError, ValueError)
+
+
+# --- a file that is not UTF-8 names where the first bad byte is ------------------------------
+
+
+def _csv_with_a_latin1_word(path: Path, rows: int, bad_line: int) -> tuple[int, int]:
+    """A CSV of the generator's data, with 'café' in Latin-1 on ``bad_line`` (1-based).
+
+    Returns the line and the 1-based character column of the bad byte.
+    """
+    generate_transactions(rows, seed=1).to_csv(path, index=False)
+    lines = path.read_bytes().split(b"\n")
+    # a UTF-8 'é' before it, so the column counts characters, not bytes
+    prefix = lines[bad_line - 1].split(b",", 1)[0] + b",\xc3\xa9caf"
+    lines[bad_line - 1] = prefix + b"\xe9" + lines[bad_line - 1].split(b",", 1)[1]
+    path.write_bytes(b"\n".join(lines))
+    column = len(prefix.decode("utf-8")) + 1
+    return bad_line, column
+
+
+def test_a_bad_byte_deep_in_a_large_csv_is_located_by_line_and_column(tmp_path):
+    path = tmp_path / "export.csv"
+    line, column = _csv_with_a_latin1_word(path, rows=30_000, bad_line=21_345)
+    assert path.stat().st_size > 2_000_000  # far beyond the chunk pandas decodes first
+
+    message = _assert_load_error(_file("export.csv"), tmp_path, "not UTF-8")
+
+    assert f"byte 0xe9 at line {line}, column {column} (invalid continuation byte;" in message
+    assert "the column in characters" in message
+    assert "expected a UTF-8 encoded CSV (re-save it as UTF-8" in message
+
+
+def test_a_bad_byte_in_a_gzipped_csv_is_located_in_the_decompressed_data(tmp_path):
+    plain = tmp_path / "plain.csv"
+    line, column = _csv_with_a_latin1_word(plain, rows=20_000, bad_line=15_000)
+    (tmp_path / "export.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+
+    message = _assert_load_error(_file("export.csv.gz"), tmp_path, "not UTF-8")
+
+    assert f"byte 0xe9 in the decompressed data at line {line}, column {column}" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"a,b\n1,2\n", None, id="clean"),
+        pytest.param(b"a,b\n\xc3\xa9\xc3\xa9x\xffy\n", (9, 0xFF, 2, 4), id="after-two-chars"),
+        # a two-byte character split by the 1 MB chunk boundary is not an error...
+        pytest.param(
+            b"x" * ((1 << 20) - 1) + b"\xc3\xa9\nab\xfe", ((1 << 20) + 4, 0xFE, 2, 3), id="split"
+        ),
+        # ...but a lead byte with nothing after it at the end of the file is
+        pytest.param(b"a\nbc\xc3", (4, 0xC3, 2, 3), id="truncated-at-eof"),
+        pytest.param(b"\xe9", (0, 0xE9, 1, 1), id="first-byte"),
+        pytest.param(b"a\r\nb\r\n\x80", (6, 0x80, 3, 1), id="crlf"),
+    ],
+)
+def test_first_non_utf8_byte(tmp_path, content, expected):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+
+    found = first_non_utf8_byte(str(path))
+
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert (found.offset, found.byte, found.line, found.column) == expected
+
+
+def test_first_non_utf8_byte_skips_compressions_it_cannot_open(tmp_path):
+    (tmp_path / "data.csv.zip").write_bytes(b"\xff" * 10)
+    assert first_non_utf8_byte(str(tmp_path / "data.csv.zip")) is None
+    assert first_non_utf8_byte(str(tmp_path / "missing.csv")) is None
+
+
+# --- the raw CSV column the validation report reads missing-value tokens from ----------------
+
+
+def test_local_csv_path_is_only_a_local_csv(tmp_path, sample):
+    sample.to_csv(tmp_path / "train.csv", index=False)
+    sample.to_parquet(tmp_path / "train.parquet")
+    sample.to_parquet(tmp_path / "parquet_inside.csv")
+    csv = str(tmp_path / "train.csv")
+
+    assert local_csv_path(csv) == csv
+    assert local_csv_path((tmp_path / "train.csv").as_uri()) == csv
+    for source in (
+        str(tmp_path / "train.parquet"),
+        str(tmp_path / "parquet_inside.csv"),
+        str(tmp_path / "missing.csv"),
+        str(tmp_path),
+        "s3://bucket/train.csv",
+        "synthetic://transactions?rows=500&seed=9",
+    ):
+        assert local_csv_path(source) is None, source
+
+
+def test_raw_csv_column_keeps_every_token_as_written(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,n/a\n2,\n3,NULL\n4,x\n")
+
+    raw = raw_csv_column(str(path), "b")
+
+    assert raw is not None and raw.tolist() == ["n/a", "", "NULL", "x"]
+    assert pd.read_csv(path)["b"].isna().tolist() == [True, True, True, False]
+    assert raw_csv_column(str(path), "no_such_column") is None
 
 
 # --- load_source ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from steps.validation.suite import (
     ValidationReport,
     build_expectations,
     column_dtypes,
+    explain_missing_values,
     render_report_html,
     validate_frame,
 )
@@ -405,13 +406,16 @@ def test_html_report_escapes_everything_and_is_self_contained():
     assert "http" not in page and "src=" not in page and "<link" not in page
 
 
-def test_html_report_for_a_pass_has_no_table():
+def test_html_report_for_a_pass_lists_every_check():
+    """A passing page shows each rule and what was observed (it used to say only "passed")."""
     report = validate_frame(good_frame(), FEATURES, BINARY)
 
     page = render_report_html(report, dataset_label="reference")
 
-    assert "PASSED" in page and "<table>" not in page
-    assert f"{report.evaluated} checks evaluated, 0 problems, {ROWS} rows" in page
+    assert "PASSED" in page and "FAILED" not in page
+    assert f"{report.evaluated} checks on {ROWS} rows and 5 columns: 0 failed" in page
+    assert page.count('<span class="mark pass">') == len(report.checks) == report.evaluated
+    assert '<span class="mark fail">' not in page
 
 
 def test_validation_leaves_ge_batch_fingerprinting_as_it_found_it() -> None:
@@ -434,3 +438,216 @@ def test_validation_leaves_ge_batch_fingerprinting_as_it_found_it() -> None:
     )
     assert not report.success and report.failures[0].column == "x"
     assert before == engine.HASH_THRESHOLD
+
+
+# --- every check is recorded, passed or failed --------------------------------------------------
+
+
+def test_every_rule_becomes_a_check_with_what_was_observed():
+    df = good_frame()
+    report = validate_frame(df, FEATURES, BINARY)
+
+    assert report.evaluated == len(report.checks) > len(FEATURES) + 2
+    assert all(check.passed and check.observed and check.expected for check in report.checks)
+    by_rule = {(c.column, c.expectation): c.observed for c in report.checks}
+    assert by_rule[("amount", "expect_column_to_exist")] == "present, dtype float64"
+    assert by_rule[("amount", "expect_column_values_to_not_be_null")] == "0 of 300 values are null"
+    assert by_rule[("amount", "expect_column_min_to_be_between")] == f"min {df['amount'].min()}"
+    assert by_rule[("amount", "expect_column_max_to_be_between")] == f"max {df['amount'].max()}"
+    assert by_rule[("amount", "expect_column_values_to_be_in_type_list")] == "dtype float64"
+    assert by_rule[("memo", "expect_column_values_to_be_in_type_list")] == (
+        "dtype object; all 300 non-null values are strings"
+    )
+    assert by_rule[(None, "expect_table_row_count_to_be_between")] == "300 rows"
+
+
+def test_a_passed_category_rule_lists_the_categories_seen_with_their_shares():
+    df = good_frame().astype({"channel": "category"})
+    df["channel"] = df["channel"].cat.set_categories([*CHANNELS, "unused"])
+    df.loc[df["channel"] == "atm", "channel"] = "pos"  # 'atm' is allowed but absent
+
+    report = validate_frame(df, FEATURES, BINARY)
+
+    observed = {c.column: c.observed for c in report.checks if "distinct" in c.expectation}
+    shares = df["channel"].value_counts(normalize=True)
+    assert observed["channel"] == (
+        f"2 categories seen: '{shares.index[0]}' ({shares.iloc[0]:.1%}), "
+        f"'{shares.index[1]}' ({shares.iloc[1]:.1%}); allowed but not seen: ['atm']"
+    )
+    labels = df["is_fraud"].value_counts(normalize=True)
+    assert observed["is_fraud"].startswith(f"2 categories seen: {labels.index[0]} (")
+
+
+def test_failures_are_the_failed_checks_in_order():
+    df = good_frame()
+    df.loc[1, "channel"] = "crypto"
+    df.loc[2, "amount"] = 99_999.0
+
+    report = validate_frame(df, FEATURES, BINARY)
+
+    assert report.failures == [c.as_failure() for c in report.checks if not c.passed]
+    assert [f.column for f in report.failures] == ["amount", "channel"]
+    assert len(report.checks) == report.evaluated
+
+
+def test_summary_lists_notes_after_the_failures():
+    passed = validate_frame(good_frame(), FEATURES, BINARY).with_notes(["rules locked from v3"])
+    assert passed.summary().splitlines()[1:] == ["Notes:", "- rules locked from v3"]
+
+    df = good_frame()
+    df.loc[2, "amount"] = 99_999.0
+    text = validate_frame(df, FEATURES, BINARY).with_notes(["rules locked from v3"]).summary()
+    assert text.index("observed: max 99999.0") < text.index("Notes:\n- rules locked from v3")
+
+
+# --- a wrong type names the values that break it, and their rows ---------------------------------
+
+
+def _through_csv(df: pd.DataFrame, tmp_path) -> tuple[pd.DataFrame, str]:
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    return pd.read_csv(path), str(path)
+
+
+def test_one_word_in_a_numeric_csv_column_is_named_with_its_row(tmp_path):
+    """pandas reads the whole column as strings; only the word is the problem."""
+    df = good_frame()
+    df["amount"] = df["amount"].astype(object)
+    df.loc[17, "amount"] = "unknown"
+    frame, _ = _through_csv(df, tmp_path)
+    assert frame["amount"].map(type).eq(str).all()  # every value is a string now
+
+    failure = only_failure(validate_frame(frame, FEATURES, BINARY), "amount")
+
+    assert failure.observed == (
+        "dtype object: 1 of 300 non-null values is not a number: 'unknown' (row 17); "
+        "the other 299 parse as numbers. Row 0 is the first data row."
+    )
+
+
+def test_several_bad_values_are_counted_with_their_rows(tmp_path):
+    df = good_frame()
+    df["amount"] = df["amount"].astype(object)
+    df.loc[[3, 40, 41, 90], "amount"] = ["twelve", "12,50", "twelve", "twelve"]
+    bad = [f"bad{n}" for n in range(6)]
+    df.loc[200:205, "amount"] = bad
+    frame, _ = _through_csv(df, tmp_path)
+
+    observed = only_failure(validate_frame(frame, FEATURES, BINARY), "amount").observed
+
+    assert observed.startswith("dtype object: 10 of 300 non-null values are not numbers: ")
+    assert "'twelve' (3 times: rows 3, 41, 90), '12,50' (row 40), 'bad0' (row 200)" in observed
+    assert "'bad2' (row 202) and 3 other distinct values; the other 290 parse" in observed
+    assert "'bad3'" not in observed
+
+
+def test_a_bad_value_among_numbers_in_memory_is_named_alone():
+    df = good_frame()
+    df["age"] = df["age"].astype(object)
+    df.loc[[5, 250], "age"] = "?"
+
+    observed = only_failure(validate_frame(df, FEATURES, BINARY), "age").observed
+
+    assert "2 of 300 non-null values are not numbers: '?' (2 times: rows 5, 250)" in observed
+
+
+def test_numbers_stored_as_text_say_so():
+    df = good_frame()
+    df["amount"] = df["amount"].astype(str)
+
+    observed = only_failure(validate_frame(df, FEATURES, BINARY), "amount").observed
+
+    assert observed.startswith("dtype object; 300 of 300 non-null values (100.00%) are not int")
+    assert "each reads as a number" in observed
+
+
+def test_non_strings_in_a_text_column_are_named_with_their_rows():
+    df = good_frame()
+    df["memo"] = df["memo"].astype(object)
+    df.loc[[5, 6], "memo"] = 7
+    df.loc[9, "memo"] = 3.5
+
+    failure = only_failure(validate_frame(df, FEATURES, BINARY), "memo")
+
+    assert failure.observed == (
+        "dtype object: 3 of 300 non-null values are not strings: 7 (2 times: rows 5, 6), "
+        "3.5 (row 9); the other 297 are strings. Row 0 is the first data row."
+    )
+
+
+def test_unhashable_bad_values_are_still_named():
+    df = good_frame()
+    df["amount"] = df["amount"].astype(object)
+    df.at[4, "amount"] = [1, 2]
+
+    observed = only_failure(validate_frame(df, FEATURES, BINARY), "amount").observed
+
+    assert "[1, 2] (row 4)" in observed
+
+
+# --- nulls in a CSV name the tokens they were read from -------------------------------------------
+
+
+def test_nulls_in_a_csv_name_the_tokens_pandas_read_as_missing(tmp_path):
+    df = good_frame()
+    df["channel"] = df["channel"].astype(object)
+    df.loc[[4, 9, 12], "channel"] = ["n/a", "n/a", ""]
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    frame = pd.read_csv(path)
+
+    plain = only_failure(validate_frame(frame, FEATURES, BINARY), "channel")
+    explained = only_failure(validate_frame(frame, FEATURES, BINARY, str(path)), "channel")
+
+    assert plain.observed == "3 of 300 values are null (1.00%)"
+    assert explained.observed == (
+        "3 of 300 values are null (1.00%): read as missing from 'n/a' (2 times), "
+        "empty field (once), at rows 4, 9, 12. Row 0 is the first data row."
+    )
+
+
+def test_an_all_null_csv_column_names_its_token(tmp_path):
+    df = good_frame()
+    df["age"] = "NULL"
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+
+    report = validate_frame(pd.read_csv(path), FEATURES, BINARY, path.as_uri())
+
+    assert only_failure(report, "age").observed == (
+        "all 300 values are null: read as missing from 'NULL' (300 times)"
+    )
+
+
+def test_tokens_are_only_looked_up_in_local_csv_files(tmp_path):
+    df = good_frame()
+    df.loc[[4, 9], "channel"] = None
+    df.to_parquet(tmp_path / "data.parquet")
+    df.to_parquet(tmp_path / "parquet_named.csv")
+    expected = "2 of 300 values are null (0.67%)"
+
+    for source in (
+        str(tmp_path / "data.parquet"),
+        str(tmp_path / "parquet_named.csv"),
+        str(tmp_path / "missing.csv"),
+        "synthetic://transactions?rows=300&seed=0",
+        "s3://bucket/data.csv",
+    ):
+        failure = only_failure(validate_frame(df, FEATURES, BINARY, source), "channel")
+        assert failure.observed == expected, source
+
+
+def test_explaining_missing_values_twice_changes_nothing(tmp_path):
+    df = good_frame()
+    df["channel"] = df["channel"].astype(object)
+    df.loc[7, "channel"] = "N/A"
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    frame = pd.read_csv(path)
+    report = validate_frame(frame, FEATURES, BINARY, str(path))
+
+    assert explain_missing_values(report, frame, str(path)) == report
+    assert "'N/A' (once), at row 7." in only_failure(report, "channel").observed
+    assert report.checks[[c.passed for c in report.checks].index(False)].observed == (
+        report.failures[0].observed
+    )
