@@ -1073,7 +1073,11 @@ def _type_name(value: Any) -> str:
 
 
 def _percent(part: int, whole: int) -> str:
-    return f"{part / whole:.2%}" if whole else "n/a"
+    """A share with two decimals; a share too small for them is "<0.01%", never "0.00%"."""
+    if not whole:
+        return "n/a"
+    share = part / whole
+    return "<0.01%" if 0 < share < 0.00005 else f"{share:.2%}"
 
 
 def _is_number(value: Any) -> bool:

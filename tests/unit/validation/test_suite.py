@@ -651,3 +651,12 @@ def test_explaining_missing_values_twice_changes_nothing(tmp_path):
     assert report.checks[[c.passed for c in report.checks].index(False)].observed == (
         report.failures[0].observed
     )
+
+
+def test_a_tiny_null_share_is_not_rounded_to_zero():
+    df = good_frame(rows=30_000)
+    df.loc[123, "channel"] = None
+
+    failure = only_failure(validate_frame(df, FEATURES, BINARY), "channel")
+
+    assert failure.observed == "1 of 30000 values are null (<0.01%)"
