@@ -17,7 +17,7 @@ from configs.schema import DataConfig
 from steps.data.info import DatasetInfo
 from steps.validation.errors import DataValidationError
 from steps.validation.profile import ReferenceProfile
-from steps.validation.suite import ValidationReport, explain_missing_values, render_report_html
+from steps.validation.suite import ValidationReport, render_report_html
 from steps.validation.validate import validate_dataset
 
 
@@ -35,8 +35,6 @@ def validate_data(
     # GE logs its plugin registration at INFO, which ZenML's step logs would show.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     report = validate_dataset(dataset, dataset_info, data, reference)
-    # A local CSV's failed null rules name the tokens pandas read as missing ("n/a", "").
-    report = explain_missing_values(report, dataset, dataset_info.source)
     for note in report.notes:
         print(note)
     log_metadata(

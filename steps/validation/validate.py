@@ -50,9 +50,13 @@ def validate_dataset(
     data_cfg: DataConfig,
     reference: ReferenceProfile | None = None,
 ) -> ValidationReport:
-    """Validate ``df`` in whichever mode applies and return one report of every check."""
+    """Validate ``df`` in whichever mode applies and return one report of every check.
+
+    ``info.source`` is where ``df`` was read from (a path, a URL or ``synthetic://``).
+    """
     features, rules_cfg, locked = rules_for(info, data_cfg, reference)
-    report = validate_frame(df, features, rules_cfg)
+    # A local CSV's failed null rules then name the tokens pandas read as missing ("n/a", "").
+    report = validate_frame(df, features, rules_cfg, source_path=info.source)
     extra: list[CheckRecord] = [
         *target_checks(df, data_cfg, info.positive_class),
         duplicate_check(

@@ -113,5 +113,7 @@ def test_a_deliberate_change_is_accepted_and_becomes_the_reference(workspace: Pa
     accepted = run_cli("--pipeline", "train", "--config", config, "--accept-data-change")
     assert accepted.returncode == 0, accepted.stdout[-3000:] + accepted.stderr[-3000:]
     assert _versions() == 2
-    profile = Client().get_model_version(MODEL, "2").get_artifact("data_profile").load()
+    artifact = Client().get_model_version(MODEL, "2").get_artifact("data_profile")
+    assert artifact is not None
+    profile = artifact.load()
     assert "clinic" in {column.name for column in profile.features}

@@ -67,7 +67,7 @@ def data_config(path: Path, features: list[FeatureSpec] | None, **checks: object
         task="binary",
         features=features,
         min_rows=100,
-        checks=DataChecks(**checks),  # type: ignore[arg-type]
+        checks=DataChecks(**checks),
     )
 
 
