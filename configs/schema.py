@@ -221,7 +221,6 @@ class DataConfig(StrictModel):
             raise ValueError("target_classes: a binary task needs exactly 2 classes")
         return self
 
-
     def _check_column_roles(self) -> None:
         """A column has one role: target, feature, segment or excluded."""
         for key in ("exclude", "segments"):

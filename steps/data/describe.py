@@ -37,8 +37,7 @@ def render_yaml(info: DatasetInfo, columns: list[ColumnProfile]) -> str:
     """The header comments, then a ``features:`` list, one flow mapping per feature."""
     how = "inferred from the data" if info.features_inferred else "as listed in data.features"
     lines = [
-        f"# {info.source}: {info.rows} rows, target '{info.target}' ({info.task}); "
-        f"features {how}.",
+        f"# {info.source}: {info.rows} rows, target '{info.target}' ({info.task}); features {how}.",
         "# Paste under 'data:' in the run config to make the schema explicit. The ranges and",
         "# categories are what this file holds: widen them to what is valid, not just seen.",
     ]
