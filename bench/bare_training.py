@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from configs.schema import SyntheticSource
         from steps.data.synthetic import fraud_feature_specs, generate_transactions
         from steps.evaluation.metrics import evaluate
-        from steps.training.training import split_holdout, train
+        from steps.training.training import fit_model, split_holdout
     with timer.phase("config"):
         config = load_run_config(args.config)
         source = config.data.source
@@ -135,22 +135,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         train_set, holdout_set = split_holdout(
             frame, config.data.target, config.data.task, config.split
         )
+    # The ingest step's default: the configured positive class, else the second
+    # of target_classes, else the label that sorts last (None here).
+    classes = config.data.target_classes
+    positive = config.data.positive_class or (classes[1] if classes else None)
     with timer.phase("train"):
-        model, _ = train(
+        result = fit_model(
             train_set,
             features,
             config.data.target,
             config.data.task,
             config.training,
             config.evaluation.primary_metric,
+            config.evaluation.decision_threshold,
+            positive,
         )
     with timer.phase("evaluate"):
         metrics = evaluate(
-            model,
-            holdout_set,
-            config.data.target,
-            config.data.task,
-            config.evaluation.decision_threshold,
+            result.model, holdout_set, config.data.target, config.data.task, positive
         )
     return {
         "rows": rows,
@@ -159,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": str(args.config),
         "feature_mismatch": mismatch,
         "metrics": metrics,
+        "decision_threshold": result.threshold.model_dump() if result.threshold else None,
         "phases_s": timer.seconds,
         "in_process_s": time.perf_counter() - _PROCESS_START,
         "peak_rss_mb": peak_rss_mb(),

@@ -18,12 +18,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     RocCurveDisplay,
 )
-from sklearn.pipeline import Pipeline
+
+from steps.evaluation.metrics import decision_threshold_of, positive_column, positive_label
 
 
 def _png(figure: Figure) -> bytes:
@@ -34,29 +36,39 @@ def _png(figure: Figure) -> bytes:
 
 
 def classification_plots(
-    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, threshold: float
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    predicted: np.ndarray,
+    positive: object = None,
+    threshold: float | None = None,
 ) -> dict[str, bytes]:
-    """ROC and precision-recall curves (binary) and the confusion matrix."""
+    """ROC and precision-recall curves (binary) and the confusion matrix.
+
+    The curves rank by the probability of ``positive`` (default: the last class);
+    the confusion matrix counts the model's own predictions, made at
+    ``threshold`` (only shown in the title).
+    """
     plots: dict[str, bytes] = {}
     if len(classes) == 2:
-        positive = proba[:, 1]
-        is_positive = np.asarray(y_true) == classes[1]
+        positive = classes[-1] if positive is None else positive
+        scores = proba[:, positive_column(classes, positive)]
+        is_positive = np.asarray(y_true) == positive
         if 0 < is_positive.sum() < len(is_positive):
             fig, ax = plt.subplots(figsize=(5, 4))
-            RocCurveDisplay.from_predictions(is_positive, positive, ax=ax)
-            ax.set_title("ROC curve (holdout)")
+            RocCurveDisplay.from_predictions(is_positive, scores, ax=ax)
+            ax.set_title(f"ROC curve (holdout, positive class {positive})")
             plots["roc_curve.png"] = _png(fig)
             fig, ax = plt.subplots(figsize=(5, 4))
-            PrecisionRecallDisplay.from_predictions(is_positive, positive, ax=ax)
-            ax.set_title("Precision-recall curve (holdout)")
+            PrecisionRecallDisplay.from_predictions(is_positive, scores, ax=ax)
+            ax.set_title(f"Precision-recall curve (holdout, positive class {positive})")
             plots["pr_curve.png"] = _png(fig)
-        predicted = np.where(positive >= threshold, classes[1], classes[0])
-    else:
-        predicted = classes[np.argmax(proba, axis=1)]
     fig, ax = plt.subplots(figsize=(5, 4))
     ConfusionMatrixDisplay.from_predictions(y_true, predicted, labels=classes, ax=ax)
     ax.set_title(
-        f"Confusion matrix (threshold {threshold})" if len(classes) == 2 else "Confusion matrix"
+        f"Confusion matrix (threshold {threshold:.3g})"
+        if threshold is not None
+        else "Confusion matrix"
     )
     plots["confusion_matrix.png"] = _png(fig)
     return plots
@@ -80,19 +92,34 @@ def regression_plots(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, bytes]
 
 
 def evaluation_plots(
-    model: Pipeline, holdout: pd.DataFrame, target: str, task: str, threshold: float
+    model: BaseEstimator,
+    holdout: pd.DataFrame,
+    target: str,
+    task: str,
+    positive_class: str | None = None,
 ) -> dict[str, bytes]:
     """The plots that suit ``task``, computed on at most 200k holdout rows.
 
     Plot shapes do not change past that size, and scatter plots of millions of
-    points only cost time.
+    points only cost time. Binary: curves for ``positive_class``, the confusion
+    matrix at the model's own threshold.
     """
     sample = holdout.sample(n=min(len(holdout), 200_000), random_state=0)
     features = sample.drop(columns=[target])
     y_true = sample[target].to_numpy()
+    predicted = model.predict(features)
     if task == "regression":
-        return regression_plots(y_true, model.predict(features))
-    return classification_plots(y_true, model.predict_proba(features), model.classes_, threshold)
+        return regression_plots(y_true, predicted)
+    classes = np.asarray(model.classes_)
+    positive = positive_label(classes, positive_class) if task == "binary" else None
+    return classification_plots(
+        y_true,
+        model.predict_proba(features),
+        classes,
+        predicted,
+        positive,
+        decision_threshold_of(model),
+    )
 
 
 def plots_html(plots: dict[str, bytes], title: str) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import mlflow
 import pandas as pd
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
@@ -26,16 +26,21 @@ class QualityGateError(RuntimeError):
 
 @step(experiment_tracker=True)
 def evaluate_model(
-    model: Pipeline,
+    model: BaseEstimator,
     holdout_set: pd.DataFrame,
     dataset_info: DatasetInfo,
     evaluation: EvaluationConfig,
 ) -> tuple[Annotated[dict[str, float], "metrics"], Annotated[HTMLString, "evaluation_plots"]]:
-    """Holdout metrics and plots, logged to the experiment tracker and kept as artifacts."""
-    target, task = dataset_info.target, dataset_info.task
-    metrics = evaluate(model, holdout_set, target, task, evaluation.decision_threshold)
+    """Holdout metrics and plots, logged to the experiment tracker and kept as artifacts.
+
+    Decision metrics are the model's own predictions, at the threshold it was
+    trained with and is served with (``evaluation.decision_threshold`` is
+    applied in training, where a rule is tuned on the training split).
+    """
+    target, task, positive = dataset_info.target, dataset_info.task, dataset_info.positive_class
+    metrics = evaluate(model, holdout_set, target, task, positive)
     mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
-    plots = evaluation_plots(model, holdout_set, target, task, evaluation.decision_threshold)
+    plots = evaluation_plots(model, holdout_set, target, task, positive)
     with tempfile.TemporaryDirectory() as folder:
         for name, png in plots.items():
             (Path(folder) / name).write_bytes(png)

@@ -6,16 +6,18 @@ only once both gates have passed; a run stopped by a gate leaves no version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import mlflow
 import pandas as pd
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.model.utils import link_artifact_version_to_model_version
 
 from steps.data.info import DatasetInfo
+from steps.evaluation.metrics import decision_threshold_of
 from steps.registry.mlflow_model import log_sklearn_model
 from steps.registry.provenance import Provenance, package_versions
 
@@ -38,6 +40,35 @@ def lineage_metadata(
         "package_versions": package_versions(),
         "holdout_metrics": metrics,
     }
+
+
+def threshold_metadata(model: BaseEstimator, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision threshold the model predicts at, its positive class, and the rule.
+
+    Threshold and positive class are read from the model itself (what serving
+    applies); the rule and its CV score from what training recorded on the
+    model artifact (``recorded``). Empty for models without a threshold.
+    """
+    threshold = decision_threshold_of(model)
+    if threshold is None:
+        return {}
+    metadata: dict[str, Any] = {
+        "decision_threshold": threshold,
+        "decision_threshold_rule": recorded.get("decision_threshold_rule", "unknown"),
+        "positive_class": str(getattr(model, "pos_label", recorded.get("positive_class"))),
+    }
+    for key in ("decision_threshold_cv_score", "decision_threshold_cv_folds"):
+        if key in recorded:
+            metadata[key] = recorded[key]
+    return metadata
+
+
+def _model_artifact_metadata() -> dict[str, Any]:
+    """The metadata the training step logged on this step's ``model`` input."""
+    inputs = get_step_context().inputs.get("model") or []
+    if not inputs:
+        return {}
+    return dict(Client().get_artifact_version(inputs[0].id).run_metadata)
 
 
 def _link_run_artifacts() -> list[str]:
@@ -64,7 +95,7 @@ def _link_run_artifacts() -> list[str]:
 
 @step(experiment_tracker=True, enable_cache=False)
 def register_model(
-    model: Pipeline,
+    model: BaseEstimator,
     metrics: dict[str, float],
     dataset_info: DatasetInfo,
     input_example: pd.DataFrame,
@@ -89,7 +120,7 @@ def register_model(
 
 
 def _register(
-    model: Pipeline,
+    model: BaseEstimator,
     metrics: dict[str, float],
     dataset_info: DatasetInfo,
     input_example: pd.DataFrame,
@@ -105,6 +136,7 @@ def _register(
     metadata["mlflow_model_uri"] = model_info.model_uri
     metadata["mlflow_run_id"] = model_info.run_id
     metadata["mlflow_registered_version"] = str(model_info.registered_model_version)
+    metadata.update(threshold_metadata(model, _model_artifact_metadata()))
     metadata["linked_artifacts"] = _link_run_artifacts()
     log_metadata(metadata=metadata, infer_model=True)
     return model_info.model_uri

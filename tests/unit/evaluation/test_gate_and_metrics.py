@@ -41,20 +41,21 @@ def test_no_thresholds_pass() -> None:
     assert quality_verdict({"roc_auc": 0.1}, {}).passed
 
 
-def test_binary_metrics_at_threshold() -> None:
+def test_binary_metrics_decide_from_the_predictions_and_rank_from_the_probabilities() -> None:
     y = np.array([0, 0, 1, 1, 0, 1])
     proba = np.array([0.1, 0.6, 0.7, 0.4, 0.2, 0.9])
-    at_half = binary_metrics(y, proba, 1, 0.5)
+    at_half = binary_metrics(y, proba, 1, (proba >= 0.5).astype(int))
     assert at_half["precision"] == pytest.approx(2 / 3)
     assert at_half["recall"] == pytest.approx(2 / 3)
     assert at_half["roc_auc"] == pytest.approx(8 / 9)
-    strict = binary_metrics(y, proba, 1, 0.8)
+    strict = binary_metrics(y, proba, 1, (proba >= 0.8).astype(int))
     assert strict["precision"] == 1.0
     assert strict["recall"] == pytest.approx(1 / 3)
+    assert strict["roc_auc"] == at_half["roc_auc"]
 
 
 def test_binary_metrics_single_class_holdout_is_nan_not_crash() -> None:
-    metrics = binary_metrics(np.zeros(5), np.linspace(0, 1, 5), 1, 0.5)
+    metrics = binary_metrics(np.zeros(5), np.linspace(0, 1, 5), 1, np.zeros(5))
     assert math.isnan(metrics["roc_auc"])
     assert math.isnan(metrics["pr_auc"])
 

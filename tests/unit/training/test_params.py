@@ -86,7 +86,7 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def test_a_bad_value_names_its_field_and_what_is_expected(
     estimator: str, task: str, params: dict[str, Any], field: str, expected: str
 ) -> None:
-    config = TrainingConfig(estimator=estimator, params=params)  # type: ignore[arg-type]
+    config = TrainingConfig(estimator=estimator, params=params)
     with pytest.raises(ValueError) as caught:
         check_training_config(config, task)
     message = str(caught.value)
@@ -120,7 +120,7 @@ def test_a_bad_search_candidate_names_its_field(
     estimator: str, space: dict[str, list[Any]], field: str, bad: str
 ) -> None:
     config = TrainingConfig(
-        estimator=estimator,  # type: ignore[arg-type]
+        estimator=estimator,
         search=SearchConfig(param_distributions=space),
     )
     with pytest.raises(ValueError) as caught:
@@ -161,7 +161,7 @@ def test_bad_training_configs_fail_early(config: TrainingConfig, message: str) -
 )
 def test_good_values_and_the_default_search_spaces_pass(estimator: str, task: str) -> None:
     config = TrainingConfig(
-        estimator=estimator,  # type: ignore[arg-type]
+        estimator=estimator,
         params={"random_state": 3},
         search=SearchConfig(param_distributions=DEFAULT_SEARCH_SPACES[estimator]),
     )

@@ -1,4 +1,4 @@
-"""Model building, the split, and the search's choice of winner."""
+"""Model building and the search's choice of winner (the split: test_split.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from configs.schema import FeatureSpec, SearchConfig, SplitConfig, TrainingConfig
 from steps.evaluation.metrics import evaluate
-from steps.training.model_factory import build_model, check_training_config
-from steps.training.training import split_holdout, train
+from steps.training.model_factory import build_model
+from steps.training.training import pipeline_of, split_holdout, train
 
 FEATURES = [
     FeatureSpec(name="x", kind="numeric"),
@@ -48,7 +48,7 @@ def test_every_classifier_learns_mixed_columns(estimator: str, task: str) -> Non
     )
     model, search = train(train_df, FEATURES, "y", task, config, "accuracy")
     assert search is None
-    metrics = evaluate(model, holdout, "y", task, 0.5)
+    metrics = evaluate(model, holdout, "y", task)
     majority = holdout["y"].value_counts(normalize=True).max()
     assert metrics["accuracy"] > majority + 0.1
 
@@ -62,18 +62,7 @@ def test_every_regressor_learns(estimator: str) -> None:
     model, _ = train(
         train_df, FEATURES, "y", "regression", TrainingConfig(estimator=estimator), "rmse"
     )
-    assert evaluate(model, holdout, "y", "regression", 0.5)["r2"] > 0.5
-
-
-def test_split_is_seeded_and_stratified() -> None:
-    frame = _frame(rows=1000)
-    first = split_holdout(frame, "y", "binary", SplitConfig(test_size=0.2, seed=7))
-    again = split_holdout(frame, "y", "binary", SplitConfig(test_size=0.2, seed=7))
-    other = split_holdout(frame, "y", "binary", SplitConfig(test_size=0.2, seed=8))
-    pd.testing.assert_frame_equal(first[1], again[1])
-    assert not first[1].equals(other[1])
-    assert len(first[1]) == 200
-    assert first[0]["y"].mean() == pytest.approx(first[1]["y"].mean(), abs=0.01)
+    assert evaluate(model, holdout, "y", "regression")["r2"] > 0.5
 
 
 def test_search_winner_is_the_best_candidate_by_the_metric() -> None:
@@ -87,7 +76,7 @@ def test_search_winner_is_the_best_candidate_by_the_metric() -> None:
     best = max(search.candidates, key=lambda c: c["mean_score"])
     assert search.best_params == best["params"]
     assert search.best_score == pytest.approx(best["mean_score"])
-    assert best["params"]["C"] == model.named_steps["model"].C
+    assert best["params"]["C"] == pipeline_of(model).named_steps["model"].C
     assert len(search.candidates) == 4
 
 
@@ -103,27 +92,3 @@ def test_same_seed_same_model() -> None:
 def test_hgb_flags_categorical_columns_by_position() -> None:
     model = build_model(FEATURES, TrainingConfig(estimator="hist_gradient_boosting"), "binary")
     assert model.named_steps["model"].categorical_features == [1]
-
-
-@pytest.mark.parametrize(
-    ("config", "message"),
-    [
-        (TrainingConfig(estimator="random_forest", params={"trees": 3}), "unknown parameter"),
-        (
-            TrainingConfig(
-                estimator="random_forest", search=SearchConfig(param_distributions={"depth": [1]})
-            ),
-            "param_distributions",
-        ),
-        (
-            TrainingConfig(
-                estimator="random_forest",
-                search=SearchConfig(param_distributions={"max_depth": []}),
-            ),
-            "at least one value",
-        ),
-    ],
-)
-def test_bad_training_configs_fail_early(config: TrainingConfig, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        check_training_config(config, "binary")
