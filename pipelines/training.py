@@ -41,6 +41,7 @@ def training_pipeline(
         dataset_info,
         config.training,
         config.evaluation.primary_metric,
+        config.evaluation.decision_threshold,
         after="leakage_gate",
     )
     metrics, _ = evaluate_model(model, holdout_set, dataset_info, config.evaluation)

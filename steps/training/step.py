@@ -30,7 +30,10 @@ def split_dataset(
 
     Raises DataValidationError (exit 3) when a class has no rows on one side.
     """
-    train_set, holdout_set = split_holdout(dataset, dataset_info.target, dataset_info.task, split)
+    compared = [f.name for f in dataset_info.features] + [dataset_info.target]
+    train_set, holdout_set = split_holdout(
+        dataset, dataset_info.target, dataset_info.task, split, compared
+    )
     # A literal tuple: ZenML reads the return statement to count outputs.
     return train_set, holdout_set
 

@@ -6,6 +6,7 @@ Plain functions: the ZenML steps in ``steps/training/step.py`` only adapt them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,16 +75,19 @@ def pipeline_of(model: BaseEstimator) -> Pipeline:
     return inner
 
 
-def row_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+def row_groups(
+    df: pd.DataFrame, columns: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Groups of identical rows: each row's group id and each group's first row.
 
-    Rows are compared by a 64-bit hash of every column's value
+    Rows are compared over ``columns`` (default: all) by a 64-bit hash of their values
     (``pandas.util.hash_pandas_object``; two different rows share one with odds of
     about n^2 / 2^65, 3e-6 at 10M rows). Returns None when every row is unique,
     the usual case, found with one sort of the hashes. Otherwise groups are
     numbered in hash order and a group's first row is its smallest row index.
     """
-    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    hashed = df if columns is None else df[list(columns)]
+    hashes = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
     if len(hashes) < 2 or not (np.diff(np.sort(hashes)) == 0).any():
         return None
     order = np.argsort(hashes, kind="stable")
@@ -149,12 +153,17 @@ def _holdout_groups(
 
 
 def split_holdout(
-    df: pd.DataFrame, target: str, task: str, config: SplitConfig
+    df: pd.DataFrame,
+    target: str,
+    task: str,
+    config: SplitConfig,
+    compared: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A seeded train/holdout split that never splits identical rows, stratified by class.
 
-    Rows equal in every column (target included) form one group and land on the
-    same side, so the holdout never scores the model on a row it was trained
+    Rows equal in every ``compared`` column (default: all; the pipeline passes the
+    features and the target, since a row index or an id would make every row
+    distinct) form one group and land on the same side, so the holdout never scores the model on a row it was trained
     on. The split draws whole groups: ``ceil(test_size * groups)`` of them, for
     classification shared among the classes by their number of groups (largest
     remainders, so the holdout holds the configured share of each class to
@@ -177,7 +186,9 @@ def split_holdout(
         raise DataValidationError(
             f"the holdout split needs at least 2 rows, got {len(df)}; add rows"
         )
-    groups = row_groups(df)
+    if compared is not None and target not in compared:
+        compared = [*compared, target]  # a group must have one label
+    groups = row_groups(df, compared)
     codes, first_rows = groups if groups is not None else (None, None)
     n_groups = len(df) if first_rows is None else len(first_rows)
     if n_groups < 2:

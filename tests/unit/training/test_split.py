@@ -113,3 +113,17 @@ def test_all_rows_identical_cannot_be_split() -> None:
     frame = pd.DataFrame({"x": [1.0] * 20, "y": [0.5] * 20})
     with pytest.raises(DataValidationError, match="all 20 rows are identical"):
         split_holdout(frame, "y", "regression", SplitConfig())
+
+
+def test_copies_that_differ_only_in_an_index_column_stay_together() -> None:
+    """The pipeline compares rows over the features and target: a row number must not split copies."""
+    distinct = _frame(rows=300)
+    repeated = pd.concat([distinct] * 3, ignore_index=True).sample(frac=1.0, random_state=2)
+    repeated.insert(0, "row", np.arange(len(repeated)))  # unique per row, not a feature
+    compared = ["x", "colour"]
+    train, holdout = split_holdout(repeated, "y", "binary", SplitConfig(), compared)
+    content = [*compared, "y"]
+    assert not _row_hashes(train[content]) & _row_hashes(holdout[content])
+    # Over every column, the row number makes each copy distinct, and copies do straddle.
+    train_all, holdout_all = split_holdout(repeated, "y", "binary", SplitConfig())
+    assert _row_hashes(train_all[content]) & _row_hashes(holdout_all[content])
