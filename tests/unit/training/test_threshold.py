@@ -176,7 +176,19 @@ def test_other_tasks_are_served_as_the_plain_pipeline(task: str) -> None:
     assert isinstance(result.model, Pipeline) and result.threshold is None
 
 
-def test_the_tuned_model_survives_the_mlflow_round_trip_the_registry_does(fraud) -> None:
+@pytest.fixture
+def own_tracking_store(tmp_path):
+    """A tracking store of this test's own: earlier tests in the session may move the global one."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("threshold-round-trip")  # not the id an earlier run left active
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+def test_the_tuned_model_survives_the_mlflow_round_trip_the_registry_does(
+    fraud, own_tracking_store
+) -> None:
     train, holdout = fraud
     model = _fit(train, ThresholdRule(rule="max_f1", cv=3)).model
     with mlflow.start_run():
