@@ -81,6 +81,11 @@ LOG_NOISE: tuple[LogNoise, ...] = (
         why="the step's exception, which run.py's report prints with the step name "
         "(and the local orchestrator's 'Step X failed.' carries a bug's traceback)",
     ),
+    LogNoise(
+        logger="mlflow.store.db.utils",
+        message=r"(Creating initial MLflow database tables|Updating database tables)\.*$",
+        why="MLflow creating its SQLite tracking store on a machine's first run; nothing to do",
+    ),
 )
 
 WARNING_NOISE: tuple[WarningNoise, ...] = (

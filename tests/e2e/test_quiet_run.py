@@ -35,6 +35,7 @@ NOISE = {
     "--no-cache echo": "Caching is disabled by default for",
     "skipped steps": "Skipping step",
     "ZenML's copy of the step failure": "Failed to run step",
+    "MLflow store creation": "Creating initial MLflow database tables",
 }
 MIN_ROWS = 1_000_000
 GATE_REASON = f"expected: at least {MIN_ROWS} rows"
@@ -60,8 +61,10 @@ def gate_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_successful_run_prints_steps_and_summary_and_none_of_the_noise(tmp_path: Path) -> None:
     path = write_config(tmp_path, model_name="quiet-run")
+    # A machine's first run (a fresh ZenML config, so MLflow creates its store), with
     # --no-cache: every step runs (a cached step prints nothing), and ZenML echoes the choice.
-    result = run_cli("--pipeline", "train", "--config", str(path), "--no-cache", env=AS_A_USER)
+    first_run = {**AS_A_USER, "ZENML_CONFIG_PATH": str(tmp_path / "zenml")}
+    result = run_cli("--pipeline", "train", "--config", str(path), "--no-cache", env=first_run)
     output = _output(result)
     assert result.returncode == 0, output[-4000:]
     assert _noise_in(output) == [], output
