@@ -125,12 +125,13 @@ def duplicate_check(df: pd.DataFrame, columns: Sequence[str], limit: float) -> C
     over the features and the target only: an index column makes every row unique.
     """
     present = [c for c in columns if c in df.columns]
-    repeats = pd.Series(row_hashes(df, present)).duplicated() if present and len(df) else None
-    count = int(repeats.sum()) if repeats is not None else 0
+    hashes = row_hashes(df, present) if present and len(df) else np.empty(0, dtype=np.uint64)
+    ordered = np.sort(hashes)  # a sort counts repeats faster than a hash table at 10M rows
+    count = int((ordered[1:] == ordered[:-1]).sum())
     share = count / len(df) if len(df) else 0.0
     observed = f"{count} of {len(df)} rows ({share:.1%}) repeat an earlier row"
-    if count and repeats is not None:
-        first = np.flatnonzero(repeats.to_numpy())[:MAX_LISTED]
+    if count:
+        first = np.flatnonzero(pd.Series(hashes).duplicated().to_numpy())[:MAX_LISTED]
         observed += f", e.g. rows {', '.join(str(i) for i in first)} (0-based)"
     return CheckRecord(
         expectation="duplicate_rows",
