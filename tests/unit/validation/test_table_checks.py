@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.schema import DataChecks, DataConfig, FeatureSpec, SyntheticSource
+from configs.schema import DataChecks, DataConfig, FeatureSpec, FileSource, SyntheticSource
+from steps.data.info import describe_dataset
 from steps.validation.profile import (
     MAX_PROFILED_CATEGORIES,
     DataProfile,
+    ReferenceProfile,
     profile_frame,
     widened_range,
 )
@@ -21,6 +23,7 @@ from steps.validation.table_checks import (
     segment_checks,
     target_checks,
 )
+from steps.validation.validate import validate_dataset
 
 
 def _cfg(task: str = "binary", **extra: object) -> DataConfig:
@@ -207,3 +210,18 @@ def test_an_open_set_of_categories_is_not_locked():
         frame, [FeatureSpec(name="zip", kind="categorical")], _cfg(), sha256="0" * 64, excluded={}
     )
     assert profile.locked_specs()[0].allowed is None
+
+
+def test_the_row_count_is_compared_for_files_not_for_generated_data():
+    frame = pd.DataFrame({"a": np.arange(200.0), "y": np.arange(200) % 2})
+    features = [FeatureSpec(name="a", kind="numeric")]
+    profile = profile_frame(frame, features, _cfg(), sha256="0" * 64, excluded={})
+    reference = ReferenceProfile(model="m", version="1", profile=profile, note="v1")
+    half = frame.head(90)
+    generated = _cfg(features=features, min_rows=10)
+    from_file = generated.model_copy(update={"source": FileSource(kind="file", path="x.csv")})
+    for cfg, compared in [(generated, False), (from_file, True)]:
+        report = validate_dataset(half, describe_dataset(half, "x", cfg), cfg, reference)
+        rules = {c.expectation: c.passed for c in report.checks}
+        assert ("row_count_against_reference" in rules) is compared
+        assert report.success is not compared
