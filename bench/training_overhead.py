@@ -59,10 +59,13 @@ CACHED_RERUN_TARGET_S = 3.0
 QUIET_CORES = 0.2
 
 PIPELINE_STEPS = (
+    "reference_profile",
     "ingest_data",
     "validate_data",
     "data_validation_gate",
+    "profile_dataset",
     "split_dataset",
+    "leakage_gate",
     "train_model",
     "evaluate_model",
     "quality_gate",
@@ -75,8 +78,11 @@ BARE_PHASE_OF_STEP = {
     "train_model": "train",
     "evaluate_model": "evaluate",
 }
-#: register_model is declared enable_cache=False, so a cached re-run still runs it.
-CACHEABLE_STEPS = len(PIPELINE_STEPS) - 1
+#: Steps a cached re-run still runs: reference_profile and register_model are declared
+#: enable_cache=False, and every run registers a version, so the next run's reference is a
+#: new artifact and validate_data (and its gate) must check the data against it again.
+NEVER_CACHED = ("reference_profile", "validate_data", "data_validation_gate", "register_model")
+CACHEABLE_STEPS = len(PIPELINE_STEPS) - len(NEVER_CACHED)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP_STARTED = re.compile(r"Step `?(\w+)`? has started")

@@ -163,8 +163,8 @@ def split_holdout(
 
     Rows equal in every ``compared`` column (default: all; the pipeline passes the
     features and the target, since a row index or an id would make every row
-    distinct) form one group and land on the same side, so the holdout never scores the model on a row it was trained
-    on. The split draws whole groups: ``ceil(test_size * groups)`` of them, for
+    distinct) form one group and land on the same side, so the holdout never
+    scores the model on a row it was trained on. The split draws whole groups: ``ceil(test_size * groups)`` of them, for
     classification shared among the classes by their number of groups (largest
     remainders, so the holdout holds the configured share of each class to
     within one group) and chosen at random within each class, seeded by
