@@ -224,7 +224,7 @@ def _probe_classification(
         groups = _groups(train[spec.name].iloc[rows], spec)
         value, method = _classification_score(groups, y, n_classes, classes, folds)
         scores[spec.name] = value
-        if value > config.max_auc:
+        if value >= config.max_auc:  # "at or above the limit" counts as a leak
             findings.append(
                 LeakFinding(
                     column=spec.name,
@@ -416,7 +416,7 @@ def _probe_regression(
         groups = _groups(train[spec.name].iloc[rows], spec)
         value, method = _regression_score(groups, y, ranks, splits)
         scores[spec.name] = value
-        if value > config.max_abs_spearman:
+        if value >= config.max_abs_spearman:
             findings.append(
                 LeakFinding(
                     column=spec.name,

@@ -417,3 +417,16 @@ def test_a_sample_gives_the_findings_of_the_whole_frame() -> None:
     assert set(sampled_scores) == set(whole_scores)
     for name, value in whole_scores.items():
         assert sampled_scores[name] == pytest.approx(value, abs=0.03), name
+
+
+@pytest.mark.parametrize(
+    ("task", "config"),
+    [("binary", LeakageCheck(max_auc=1.0)), ("regression", LeakageCheck(max_abs_spearman=1.0))],
+)
+def test_a_score_at_the_limit_counts_as_a_leak(task: str, config: LeakageCheck) -> None:
+    """The rule is 'at or above the limit': a perfect copy is caught even at a limit of 1."""
+    name = "breast_cancer" if task == "binary" else "diabetes"
+    frame = load(name)
+    frame["copy"] = frame["target"].astype(float)
+    findings, _ = probe_leakage(frame, numeric("copy"), "target", task, config)
+    assert flagged(findings) == ["copy"]
