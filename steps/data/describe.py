@@ -8,12 +8,12 @@ so that making the schema explicit is a copy, a paste and a review.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
 
 from configs.schema import RunConfig
+from steps.data.inference import tolerated_null_share
 from steps.data.info import DatasetInfo, describe_dataset
 from steps.data.loading import load_source
 from steps.validation.profile import ColumnProfile, profile_frame
@@ -63,8 +63,9 @@ def _feature_entry(column: ColumnProfile) -> dict[str, object]:
     categories = column.categories
     if column.kind == "categorical" and categories and len(categories) <= MAX_LISTED_CATEGORIES:
         entry["allowed"] = list(categories)
-    if column.null_fraction > 0:
-        entry["max_null_fraction"] = min(math.ceil(column.null_fraction * 100) / 100, 0.99)
+    tolerated = tolerated_null_share(column.null_fraction)
+    if tolerated > 0:
+        entry["max_null_fraction"] = tolerated
     return entry
 
 

@@ -57,20 +57,21 @@ def _feature_kind(values: pd.Series) -> FeatureKind:
     return "categorical"
 
 
-def _tolerated_nulls(values: pd.Series) -> float:
-    """Observed null share rounded up to the next percent, so the data passes.
+def tolerated_null_share(share: float) -> float:
+    """The ``max_null_fraction`` that lets an observed null share pass: rounded up to the percent.
 
-    An all-null column stays 0.0: the schema says such a column always fails,
-    and inferred rules must not hide it.
+    Used wherever a rule is learnt from data (inference, the locked profile, the
+    ``--describe-data`` YAML). No nulls stays 0; an all-null column stays 0.0 too:
+    such a column always fails, and learnt rules must not hide it.
     """
-    if len(values) == 0:
+    if share <= 0.0 or share >= 1.0:
         return 0.0
-    nulls = int(values.isna().sum())
-    if nulls == 0 or nulls == len(values):
-        return 0.0
-    share = nulls / len(values)
     rounded = math.ceil(share * 100) / 100
     return share if rounded >= 1.0 or rounded < share else rounded
+
+
+def _tolerated_nulls(values: pd.Series) -> float:
+    return tolerated_null_share(float(values.isna().mean())) if len(values) else 0.0
 
 
 #: Names pandas and pyarrow give a row index written out as a column.
@@ -229,7 +230,7 @@ def resolve_feature_specs(df: pd.DataFrame, data_cfg: DataConfig) -> tuple[list[
     return choice.features, choice.inferred
 
 
-def positive_label(df: pd.DataFrame, data_cfg: DataConfig) -> str | None:
+def resolve_positive_class(df: pd.DataFrame, data_cfg: DataConfig) -> str | None:
     """The binary task's positive class, as a string (see data.positive_class).
 
     The configured one; else the second of ``target_classes``; else the label

@@ -6,7 +6,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs.schema import DataConfig, FeatureSpec
-from steps.data.inference import choose_features, positive_label
+from steps.data.inference import choose_features, resolve_positive_class
 from steps.data.loading import fingerprint
 
 
@@ -50,7 +50,7 @@ def describe_dataset(df: pd.DataFrame, source: str, data_cfg: DataConfig) -> Dat
         features_inferred=choice.inferred,
         target=data_cfg.target,
         task=data_cfg.task,
-        positive_class=positive_label(df, data_cfg),
+        positive_class=resolve_positive_class(df, data_cfg),
         excluded=choice.excluded,
         segments=list(data_cfg.segments),
     )

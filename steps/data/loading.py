@@ -42,8 +42,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 #: Suffixes pandas decompresses on its own (compression="infer").
 _COMPRESSED_SUFFIXES = (".bz2", ".zip", ".xz", ".zst", ".tar")
 _SNIFF_BYTES = 8192
-#: Rows looked at to decide whether a string column is free text (keeps it fast on 10M rows).
-_TEXT_SAMPLE_ROWS = 10_000
 #: Bytes read at a time when looking for the first byte that is not UTF-8.
 _SCAN_CHUNK_BYTES = 1 << 20
 #: The compressions whose decompressed bytes are scanned for a bad byte (see _open_scannable).

@@ -33,6 +33,7 @@ from steps.evaluation.metrics import (
 )
 from steps.training.model_factory import DEFAULT_SEARCH_SPACES, build_model
 from steps.validation.errors import DataValidationError
+from steps.validation.table_checks import row_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +81,13 @@ def row_groups(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Groups of identical rows: each row's group id and each group's first row.
 
-    Rows are compared over ``columns`` (default: all) by a 64-bit hash of their values
-    (``pandas.util.hash_pandas_object``; two different rows share one with odds of
+    Rows are compared over ``columns`` (default: all) by the same 64-bit row hash the
+    duplicate check uses (:func:`steps.validation.table_checks.row_hashes`; two different rows share one with odds of
     about n^2 / 2^65, 3e-6 at 10M rows). Returns None when every row is unique,
     the usual case, found with one sort of the hashes. Otherwise groups are
     numbered in hash order and a group's first row is its smallest row index.
     """
-    hashed = df if columns is None else df[list(columns)]
-    hashes = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
+    hashes = row_hashes(df, list(df.columns) if columns is None else columns)
     if len(hashes) < 2 or not (np.diff(np.sort(hashes)) == 0).any():
         return None
     order = np.argsort(hashes, kind="stable")
@@ -390,27 +390,3 @@ def fit_model(
         cv_folds=rule.cv if rule is not None else None,
     )
     return TrainingResult(served, summary, chosen)
-
-
-def train(
-    train_df: pd.DataFrame,
-    features: list[FeatureSpec],
-    target: str,
-    task: str,
-    config: TrainingConfig,
-    primary_metric: str,
-    decision_threshold: float | ThresholdRule = 0.5,
-    positive_class: str | None = None,
-) -> tuple[BaseEstimator, SearchSummary | None]:
-    """:func:`fit_model` for callers that only want the model and the search summary."""
-    result = fit_model(
-        train_df,
-        features,
-        target,
-        task,
-        config,
-        primary_metric,
-        decision_threshold,
-        positive_class,
-    )
-    return result.model, result.search

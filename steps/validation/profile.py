@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs.schema import DataConfig, FeatureKind, FeatureSpec
-from steps.data.inference import label_text
+from steps.data.inference import label_text, tolerated_null_share
 
 #: More distinct values than this and a categorical is profiled without its categories
 #: (an open set such as zip codes, where a new value is normal, not a fault).
@@ -73,7 +73,7 @@ class DataProfile(BaseModel):
 
 
 def _locked_spec(column: ColumnProfile, margin: float) -> FeatureSpec:
-    tolerated = _tolerated_share(column.null_fraction)
+    tolerated = tolerated_null_share(column.null_fraction)
     if column.kind == "numeric" and column.min is not None and column.max is not None:
         low, high = widened_range(column.min, column.max, margin)
         return FeatureSpec(
@@ -111,13 +111,6 @@ def _round_out(value: float, *, down: bool) -> float:
     digits = 6 - math.floor(math.log10(abs(value))) - 1
     scale = 10.0**digits
     return (math.floor if down else math.ceil)(value * scale) / scale
-
-
-def _tolerated_share(observed: float) -> float:
-    """Observed null share rounded up to the next percent; none stays none (< 1)."""
-    if observed <= 0:
-        return 0.0
-    return min(math.ceil(observed * 100) / 100, 0.99)
 
 
 def profile_frame(

@@ -144,7 +144,7 @@ def registered_model(
     from steps.data.synthetic import generate_transactions
     from steps.deployment.seldon import model_storage_uri
     from steps.registry.mlflow_model import log_sklearn_model
-    from steps.training.training import split_holdout, train
+    from steps.training.training import fit_model, split_holdout
 
     config = load_run_config(PROJECT_ROOT / "configs" / "local.yaml")
     data = config.data
@@ -153,7 +153,7 @@ def registered_model(
     specs = data.features
     assert specs is not None, "configs/local.yaml lists its features"
     metric = config.evaluation.primary_metric
-    model, _ = train(train_set, specs, data.target, data.task, config.training, metric)
+    model = fit_model(train_set, specs, data.target, data.task, config.training, metric).model
     features = [f.name for f in specs]
     root = stack_components["artifact_store"]["configuration"]["path"]
     experiment = mlflow.create_experiment(STACK_NAME, artifact_location=f"{root}/mlflow")

@@ -21,7 +21,7 @@ from steps.data.inference import (
     choose_features,
     identifier_reason,
     label_text,
-    positive_label,
+    resolve_positive_class,
     row_index_reason,
 )
 from steps.data.info import describe_dataset, inference_lines
@@ -147,12 +147,12 @@ def test_listed_features_record_what_else_the_file_holds():
 )
 def test_positive_class_rule(labels, config, expected):
     frame = pd.DataFrame({"target": labels})
-    assert positive_label(frame, _config(**config)) == expected
+    assert resolve_positive_class(frame, _config(**config)) == expected
 
 
 def test_positive_class_is_none_for_other_tasks():
     frame = pd.DataFrame({"target": [0, 1, 2]})
-    assert positive_label(frame, _config("multiclass")) is None
+    assert resolve_positive_class(frame, _config("multiclass")) is None
 
 
 def test_label_text_spells_numbers_as_the_config_does():

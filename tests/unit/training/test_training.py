@@ -9,7 +9,7 @@ import pytest
 from configs.schema import FeatureSpec, SearchConfig, SplitConfig, TrainingConfig
 from steps.evaluation.metrics import evaluate
 from steps.training.model_factory import build_model
-from steps.training.training import pipeline_of, split_holdout, train
+from steps.training.training import fit_model, pipeline_of, split_holdout
 
 FEATURES = [
     FeatureSpec(name="x", kind="numeric"),
@@ -46,8 +46,9 @@ def test_every_classifier_learns_mixed_columns(estimator: str, task: str) -> Non
     config = TrainingConfig(
         estimator=estimator, params={} if estimator != "random_forest" else {"n_estimators": 30}
     )
-    model, search = train(train_df, FEATURES, "y", task, config, "accuracy")
-    assert search is None
+    result = fit_model(train_df, FEATURES, "y", task, config, "accuracy")
+    model = result.model
+    assert result.search is None
     metrics = evaluate(model, holdout, "y", task)
     majority = holdout["y"].value_counts(normalize=True).max()
     assert metrics["accuracy"] > majority + 0.1
@@ -59,9 +60,9 @@ def test_every_classifier_learns_mixed_columns(estimator: str, task: str) -> Non
 def test_every_regressor_learns(estimator: str) -> None:
     frame = _frame(task="regression")
     train_df, holdout = split_holdout(frame, "y", "regression", SplitConfig(seed=1))
-    model, _ = train(
+    model = fit_model(
         train_df, FEATURES, "y", "regression", TrainingConfig(estimator=estimator), "rmse"
-    )
+    ).model
     assert evaluate(model, holdout, "y", "regression")["r2"] > 0.5
 
 
@@ -71,7 +72,8 @@ def test_search_winner_is_the_best_candidate_by_the_metric() -> None:
         estimator="logistic_regression",
         search=SearchConfig(n_iter=4, cv=3, param_distributions={"C": [0.0001, 0.01, 1.0, 100.0]}),
     )
-    model, search = train(frame, FEATURES, "y", "binary", config, "roc_auc")
+    result = fit_model(frame, FEATURES, "y", "binary", config, "roc_auc")
+    model, search = result.model, result.search
     assert search is not None
     best = max(search.candidates, key=lambda c: c["mean_score"])
     assert search.best_params == best["params"]
@@ -83,8 +85,8 @@ def test_search_winner_is_the_best_candidate_by_the_metric() -> None:
 def test_same_seed_same_model() -> None:
     frame = _frame(rows=400)
     config = TrainingConfig(estimator="hist_gradient_boosting", params={"max_iter": 20})
-    first, _ = train(frame, FEATURES, "y", "binary", config, "roc_auc")
-    second, _ = train(frame, FEATURES, "y", "binary", config, "roc_auc")
+    first = fit_model(frame, FEATURES, "y", "binary", config, "roc_auc").model
+    second = fit_model(frame, FEATURES, "y", "binary", config, "roc_auc").model
     x = frame.drop(columns=["y"])
     np.testing.assert_array_equal(first.predict_proba(x), second.predict_proba(x))
 
