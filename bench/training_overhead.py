@@ -63,7 +63,6 @@ PIPELINE_STEPS = (
     "ingest_data",
     "validate_data",
     "data_validation_gate",
-    "profile_dataset",
     "split_dataset",
     "leakage_gate",
     "train_model",

@@ -14,7 +14,7 @@ from steps.registry.provenance import Provenance
 from steps.registry.step import register_model
 from steps.training.step import split_dataset, train_model
 from steps.validation.leakage_step import leakage_gate
-from steps.validation.profile_step import profile_dataset, reference_profile
+from steps.validation.reference_step import reference_profile
 from steps.validation.step import data_validation_gate, validate_data
 
 
@@ -28,10 +28,9 @@ def training_pipeline(
 ) -> None:
     """Train a model from ``config`` and register it only if every gate passes."""
     reference = reference_profile(config.model.name, accept_data_change)
-    dataset, dataset_info = ingest_data(config.data, base_dir, source_stamp)
+    dataset, dataset_info, _ = ingest_data(config.data, base_dir, source_stamp)
     report, _ = validate_data(dataset, dataset_info, config.data, reference)
     data_validation_gate(report)
-    profile_dataset(dataset, dataset_info, config.data, after="data_validation_gate")
     train_set, holdout_set = split_dataset(
         dataset, dataset_info, config.split, after="data_validation_gate"
     )
@@ -60,5 +59,5 @@ def training_pipeline(
         input_example,
         provenance,
         config.model.name,
-        after=["quality_gate", "profile_dataset"],
+        after="quality_gate",
     )

@@ -11,13 +11,23 @@ from configs.schema import DataConfig
 from steps.data.info import DatasetInfo, describe_dataset, inference_lines
 from steps.data.loading import load_source
 from steps.data.materializer import ParquetFrameMaterializer
+from steps.validation.profile import DataProfile, profile_frame
+from steps.validation.reference import PROFILE_ARTIFACT
 
 
 @step(output_materializers={"dataset": ParquetFrameMaterializer})
 def ingest_data(
     data: DataConfig, base_dir: str, source_stamp: str
-) -> tuple[Annotated[pd.DataFrame, "dataset"], Annotated[DatasetInfo, "dataset_info"]]:
-    """Load the table and record its fingerprint, size, schema and source.
+) -> tuple[
+    Annotated[pd.DataFrame, "dataset"],
+    Annotated[DatasetInfo, "dataset_info"],
+    Annotated[DataProfile, PROFILE_ARTIFACT],
+]:
+    """Load the table and record its fingerprint, size, schema, source and profile.
+
+    The profile (steps/validation/profile.py) is made here, where the frame is in
+    memory anyway, and cached with the dataset; a version registered from this run
+    links it, and later runs with inferred features are validated against it.
 
     ``source_stamp`` (size and modification time of a local file) is only there
     so that ZenML's cache sees a changed file as a new input.
@@ -40,4 +50,5 @@ def ingest_data(
         artifact_name="dataset",
         infer_artifact=True,
     )
-    return frame, info
+    profile = profile_frame(frame, info.features, data, sha256=info.sha256, excluded=info.excluded)
+    return frame, info, profile
