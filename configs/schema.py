@@ -335,6 +335,80 @@ class EvaluationConfig(StrictModel):
     )
 
 
+class BootstrapConfig(StrictModel):
+    """A paired bootstrap over the compared rows: "better" must hold beyond noise."""
+
+    resamples: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
+class ComparisonConfig(StrictModel):
+    """Champion vs challenger, scored on the same rows that neither trained on."""
+
+    metric: str | None = Field(
+        None, description="The metric compared; default evaluation.primary_metric."
+    )
+    min_improvement: float = Field(
+        0.0,
+        ge=0.0,
+        description="How much the challenger must beat the champion by, in the metric's own "
+        "units (direction-aware: for rmse/mae it must be this much lower).",
+    )
+    min_rows: int = Field(
+        200, ge=1, description="Fewest rows unseen by both models that make a fair comparison."
+    )
+    bootstrap: BootstrapConfig | None = Field(
+        None, description="If set, the lower end of the improvement's interval must clear "
+        "min_improvement, not only its point estimate."
+    )
+
+
+class FairnessConfig(StrictModel):
+    """The metric per value of a segment column; the best-worst gap must stay under a limit."""
+
+    segment: str = Field(
+        min_length=1, description="A feature or a data.segments column present in the holdout."
+    )
+    metric: str = Field(min_length=1, description="The metric computed per segment.")
+    max_gap: float = Field(gt=0.0, description="Largest allowed best-minus-worst difference.")
+    min_rows: int = Field(
+        100, ge=1, description="Segments with fewer compared rows are reported, not judged."
+    )
+
+
+class ServingConfig(StrictModel):
+    """How the stable endpoint behaves (read by stacks with a local traffic splitter)."""
+
+    port: int = Field(5080, ge=1024, le=65535, description="The stable endpoint's port.")
+    host: str = Field("127.0.0.1", min_length=1, description="Address the endpoint binds.")
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    smoke_rows: int = Field(
+        20, ge=1, le=10_000, description="Compared rows sent to a new server before traffic."
+    )
+    startup_timeout: int = Field(
+        180, ge=10, description="Seconds a new prediction server may take to become healthy."
+    )
+    drain_timeout: float = Field(
+        30.0, gt=0.0, description="Seconds to wait for in-flight requests before stopping."
+    )
+    workers: int = Field(1, ge=1, le=16, description="Worker processes per prediction server.")
+
+
+class DeploymentConfig(StrictModel):
+    """The rules a challenger must pass to replace the production champion, and serving."""
+
+    comparison: ComparisonConfig = ComparisonConfig()
+    thresholds: dict[str, float] | None = Field(
+        None, description="Absolute thresholds; default evaluation.thresholds (the training "
+        "quality gate's rules)."
+    )
+    fairness: FairnessConfig | None = None
+    serving: ServingConfig = ServingConfig()
+
+
 class ModelRegistration(StrictModel):
     """The ZenML Model (and MLflow registered model) that runs version."""
 
@@ -426,6 +500,7 @@ class RunConfig(StrictModel):
     training: TrainingConfig
     evaluation: EvaluationConfig
     model: ModelRegistration
+    deployment: DeploymentConfig = DeploymentConfig()
     settings: SettingsConfig = SettingsConfig()
 
     @model_validator(mode="after")
@@ -457,4 +532,54 @@ class RunConfig(StrictModel):
                 f"evaluation.thresholds: unknown metric(s) {unknown} for task '{task}'; "
                 f"expected some of {list(allowed)}"
             )
+        self._check_deployment(allowed)
         return self
+
+    def _check_deployment(self, allowed: tuple[str, ...]) -> None:
+        """Deployment metrics fit the task; a listed fairness segment is a known column."""
+        deployment = self.deployment
+        task = self.data.task
+        metric = deployment.comparison.metric
+        if metric is not None and metric not in allowed:
+            raise ValueError(
+                f"deployment.comparison.metric: '{metric}' is not a {task} metric; "
+                f"expected one of {list(allowed)}"
+            )
+        unknown = sorted(set(deployment.thresholds or {}) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"deployment.thresholds: unknown metric(s) {unknown} for task '{task}'; "
+                f"expected some of {list(allowed)}"
+            )
+        fairness = deployment.fairness
+        if fairness is None:
+            return
+        if fairness.metric not in allowed:
+            raise ValueError(
+                f"deployment.fairness.metric: '{fairness.metric}' is not a {task} metric; "
+                f"expected one of {list(allowed)}"
+            )
+        if self.data.features is not None:
+            known = {f.name for f in self.data.features} | set(self.data.segments)
+            if fairness.segment not in known:
+                raise ValueError(
+                    f"deployment.fairness.segment: '{fairness.segment}' is neither a feature "
+                    f"nor one of data.segments {self.data.segments}"
+                )
+        elif fairness.segment in self.data.exclude or fairness.segment == self.data.target:
+            raise ValueError(
+                f"deployment.fairness.segment: '{fairness.segment}' is excluded or the target; "
+                "it must be a feature or a data.segments column"
+            )
+
+    @property
+    def comparison_metric(self) -> str:
+        """The metric champion and challenger are compared on."""
+        return self.deployment.comparison.metric or self.evaluation.primary_metric
+
+    @property
+    def deployment_thresholds(self) -> dict[str, float]:
+        """The absolute thresholds a challenger must meet (default: the training gate's)."""
+        if self.deployment.thresholds is not None:
+            return dict(self.deployment.thresholds)
+        return dict(self.evaluation.thresholds)

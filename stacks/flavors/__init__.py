@@ -1,0 +1,1 @@
+"""The project's own stack component flavors: infrastructure that steps reach through the stack."""
