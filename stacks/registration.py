@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 #: that uses one. ``seldon_mlserver`` is ZenML's Seldon deployer with protocol v2 (MLServer).
 PROJECT_FLAVORS = {
     ("model_deployer", "seldon_mlserver"): (
-        "steps.deployment.seldon_flavor.SeldonMLServerModelDeployerFlavor"
+        "stacks.flavors.seldon_mlserver.SeldonMLServerModelDeployerFlavor"
     ),
 }
 

@@ -48,6 +48,7 @@ class Backend:
     url: str | None  # the server's own scoring URL (bypasses the splitter): smoke tests
     port: int | None = None
     pid: int | None = None
+    protocol: str = "mlflow"  # what ``url`` speaks: "mlflow" (/invocations) or "v2" (MLServer)
 
 
 class ServingError(RuntimeError):

@@ -28,7 +28,7 @@ MODEL = "local-seldon-fraud"
 
 STORAGE_URI_SCRIPT = """
 import sys
-from steps.deployment.seldon import model_storage_uri
+from stacks.flavors.seldon_config import model_storage_uri
 print(model_storage_uri(sys.argv[1], sys.argv[2]))
 """
 

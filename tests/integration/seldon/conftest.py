@@ -141,8 +141,8 @@ def registered_model(
     import mlflow
 
     from configs.loader import load_run_config
+    from stacks.flavors.seldon_config import model_storage_uri
     from steps.data.synthetic import generate_transactions
-    from steps.deployment.seldon import model_storage_uri
     from steps.registry.mlflow_model import log_sklearn_model
     from steps.training.training import fit_model, split_holdout
 
@@ -295,7 +295,7 @@ def deployment(
     from zenml.client import Client
     from zenml.integrations.seldon.services import SeldonDeploymentService
 
-    from steps.deployment.seldon import seldon_deployment_config
+    from stacks.flavors.seldon_config import seldon_deployment_config
 
     deployer = Client().active_stack.model_deployer
     assert deployer is not None, "the stack has no model deployer"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from mlflow import MlflowClient
 
-from steps.deployment.seldon import ModelNotInObjectStorageError, model_storage_uri
+from stacks.flavors.seldon_config import ModelNotInObjectStorageError, model_storage_uri
 
 
 def _register(source: str) -> tuple[str, str]:

@@ -88,7 +88,7 @@ def test_the_crd_schema_accepts_the_manifest(
 
 
 def test_zenml_alone_leaves_the_protocol_unset() -> None:
-    """Why steps/deployment/seldon_flavor.py exists: ZenML's builder sets no protocol,
+    """Why stacks/flavors/seldon_mlserver.py exists: ZenML's builder sets no protocol,
     and Seldon's default ("seldon") would not run MLServer. If this starts failing,
     ZenML sets the protocol itself and the flavor can go."""
     from zenml.integrations.seldon.seldon_client import SeldonDeployment

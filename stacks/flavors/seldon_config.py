@@ -6,7 +6,7 @@ so the URI must be where MLflow really keeps the files (``s3://...``), not a
 ``models:/`` name or a ``mlflow-artifacts:/`` path only the MLflow server can
 read. Second, MLflow models are served by Seldon's prepackaged
 ``MLFLOW_SERVER``, which with ``protocol: v2`` (set by the deployer flavor in
-``steps/deployment/seldon_flavor.py``) is MLServer with its MLflow runtime,
+``stacks/flavors/seldon_mlserver.py``) is MLServer with its MLflow runtime,
 under the model name ``classifier`` (the graph node ZenML always builds).
 """
 

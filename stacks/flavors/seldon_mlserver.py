@@ -10,7 +10,7 @@ the storage secret, service bookkeeping) is ZenML's code, unchanged.
 
 Register it once per ZenML store, before a stack that uses ``flavor: seldon_mlserver``::
 
-    zenml model-deployer flavor register steps.deployment.seldon_flavor.SeldonMLServerModelDeployerFlavor
+    zenml model-deployer flavor register stacks.flavors.seldon_mlserver.SeldonMLServerModelDeployerFlavor
 """
 
 from __future__ import annotations
