@@ -76,11 +76,11 @@ class Deployment:
 @pytest.fixture(scope="session")
 def crd_schema() -> dict[str, Any]:
     """The SeldonDeployment CRD schema; missing is a failure, never a skip."""
-    path = crd_path(PROJECT_ROOT)
+    path = crd_path()
     if not path.is_file():
         pytest.fail(
-            f"SeldonDeployment CRD not found at {path}: the manifest check needs "
-            "../shared/schemas beside the project (see /work/shared/schemas/README.md)",
+            f"SeldonDeployment CRD not found at {path}: it is vendored in the repository "
+            "(see tests/integration/seldon/schemas/NOTICE.md); restore it from git",
             pytrace=False,
         )
     return load_crd_schema(path)

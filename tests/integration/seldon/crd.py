@@ -16,11 +16,13 @@ import jsonschema
 import yaml
 
 CRD_FILE = "seldondeployments.machinelearning.seldon.io.crd.yaml"
+#: Where the repository vendors the CRD (source and licence in its NOTICE.md).
+SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 
 
-def crd_path(project_root: Path) -> Path:
-    """The shared CRD beside the project: ``<project root>/../shared/schemas/``."""
-    return project_root.parent / "shared" / "schemas" / CRD_FILE
+def crd_path() -> Path:
+    """The CRD vendored in the repository, so a fresh clone needs nothing beside it."""
+    return SCHEMAS_DIR / CRD_FILE
 
 
 def load_crd_schema(path: Path) -> dict[str, Any]:
