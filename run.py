@@ -1,6 +1,10 @@
 """The project's command line: validate a run config, pick a pipeline and a stack, run it.
 
     python run.py --pipeline train --config configs/local.yaml
+    python run.py --pipeline deploy --config configs/local.yaml [--model-version N]
+    python run.py --pipeline release --config configs/local.yaml
+    python run.py --pipeline rollback --config configs/local.yaml --reason TEXT [--to-version N]
+    python run.py --status | --serve | --undeploy --config configs/local.yaml
     python run.py --register-stacks [NAME_OR_FILE ...]
 
 The config (and that a local data file exists) is checked before ZenML is
@@ -38,14 +42,34 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DATA_INVALID = 3
 EXIT_QUALITY_GATE = 4
+EXIT_PROMOTION_REJECTED = 5
+EXIT_SERVING_FAILED = 6
 
-PIPELINES = {"train": "the training pipeline: ingest, validate, split, train, evaluate, register"}
+PIPELINES = {
+    "train": "the training pipeline: ingest, validate, split, train, evaluate, register",
+    "deploy": "gate the newest (or --model-version) version against production, then switch "
+    "the endpoint to it",
+    "release": "train, then deploy the version just trained (what CI runs on push)",
+    "rollback": "serve the previous production version (or --to-version) again; needs --reason",
+}
+#: What a failed run of each pipeline did not change, said after its failure.
+UNCHANGED = {
+    "training": "No model version was registered.",
+    "deployment": "Production, the MLflow aliases and the endpoint's routing are as before.",
+    "rollback": "Production, the MLflow aliases and the endpoint's routing are as before.",
+}
 
 #: Exception class names raised by gates, mapped to the exit code they end a run with.
 GATE_EXIT_CODES = {
     "DataValidationError": EXIT_DATA_INVALID,
     "DataLoadError": EXIT_DATA_INVALID,
     "QualityGateError": EXIT_QUALITY_GATE,
+    "PromotionRejectedError": EXIT_PROMOTION_REJECTED,
+    "SmokeTestError": EXIT_SERVING_FAILED,
+    "ServingError": EXIT_SERVING_FAILED,
+    "SplitterMissingError": EXIT_SERVING_FAILED,
+    "NoSplitterError": EXIT_USAGE,
+    "UnknownVersionError": EXIT_USAGE,
 }
 
 
@@ -108,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                  nothing ran or was registered
               3  the data could not be loaded or failed validation; no model registered
               4  the model missed a quality threshold; no model registered
+              5  deploy: a promotion gate refused the challenger; nothing changed
+              6  deploy/rollback: serving failed (server, smoke test, splitter); the
+                 endpoint routes to the version that served before
 
             examples:
               python run.py --pipeline train --config configs/local.yaml
@@ -115,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
               python run.py --pipeline train --config X --accept-data-change
               python run.py --register-stacks                  # every file in stacks/
               python run.py --register-stacks kubeflow-seldon  # one stack, by name
+              python run.py --pipeline deploy --config configs/local.yaml
+              python run.py --pipeline rollback --config configs/local.yaml --reason "alert 4711"
+              python run.py --status --config configs/local.yaml
               python run.py --pipeline train --config configs/prod.yaml --stack kubeflow-seldon
             """
         ).replace("{pipelines}", pipelines),
@@ -139,6 +169,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the config's data, print the features a run would use as YAML to paste "
         "into the config (kinds, observed ranges, categories, null shares, the columns left "
         "out and why), and exit; nothing is run or registered (needs --config)",
+    )
+    action.add_argument(
+        "--status",
+        action="store_true",
+        help="print the stable endpoint, each live version with its stage, weight, health "
+        "and pid/port, the MLflow aliases and the last deployment decision (needs --config)",
+    )
+    action.add_argument(
+        "--serve",
+        action="store_true",
+        help="bring the production version back behind the endpoint (e.g. after a reboot): "
+        "starts its server and the splitter if they are down; idempotent (needs --config)",
+    )
+    action.add_argument(
+        "--undeploy",
+        action="store_true",
+        help="stop every prediction server and splitter this project started, and nothing "
+        "else; stages are kept, --serve brings production back (needs --config)",
+    )
+    parser.add_argument(
+        "--model-version",
+        metavar="N",
+        help="deploy: the version to gate and roll out (default: the newest registered one)",
+    )
+    parser.add_argument(
+        "--to-version",
+        metavar="N",
+        help="rollback: the version to serve again (default: the one production replaced)",
+    )
+    parser.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="rollback: why (recorded on the model version with who and when); required",
     )
     parser.add_argument(
         "--config",
@@ -381,7 +444,7 @@ def report_failure(pipeline_name: str, error: Exception, started: datetime) -> i
     for failure in failures:
         print(f"  step '{failure.step}' ({failure.exception}):", file=sys.stderr)
         print(textwrap.indent(failure.message, "    "), file=sys.stderr)
-    print("No model version was registered.", file=sys.stderr)
+    print(UNCHANGED.get(pipeline_name, ""), file=sys.stderr)
     return max(GATE_EXIT_CODES.get(f.exception, EXIT_FAILED) for f in failures)
 
 
@@ -426,6 +489,169 @@ def dashboard_hint() -> str:
     return "zenml login --local   (then open http://127.0.0.1:8237)"
 
 
+def run_deploy(config: RunConfig, requested: str | None) -> PipelineRunResponse | None:
+    """Check what a deploy needs (versions, splitter), then run the deployment pipeline.
+
+    Returns None when there is nothing to do (the version already serves);
+    raises UsageError (exit 2) for an unknown or untrained version or a stack
+    that cannot serve, before anything changes.
+    """
+    from zenml import Model
+
+    from configs.zenml_settings import pipeline_settings
+    from pipelines.deployment import deployment_pipeline
+    from stacks.flavors.traffic import SplitterMissingError
+    from steps.deployment.candidates import NothingToDeployError, choose_candidates
+    from steps.deployment.platform import NoSplitterError, active_splitter
+    from steps.promotion.stages import UnknownVersionError
+
+    name = config.model.name
+    try:
+        candidates = choose_candidates(name, requested)
+        active_splitter().check_ready()
+    except NothingToDeployError as note:
+        print(note)
+        return None
+    except (UnknownVersionError, NoSplitterError, SplitterMissingError) as error:
+        raise UsageError(str(error)) from error
+    champion = candidates.champion.version if candidates.champion else None
+    print(
+        f"Challenger: version {candidates.challenger.version}; champion: "
+        + (f"version {champion}" if champion else "none (the absolute thresholds decide)")
+    )
+    pipeline = deployment_pipeline.with_options(
+        model=Model(name=name, version=candidates.challenger.version),
+        settings=pipeline_settings(config),
+    )
+    run = pipeline(
+        config=config, challenger_version=candidates.challenger.version, champion_version=champion
+    )
+    assert run is not None
+    return run
+
+
+def run_rollback(config: RunConfig, to_version: str | None, reason: str) -> PipelineRunResponse:
+    """Check there is a version to roll back to, then run the rollback pipeline."""
+    from configs.zenml_settings import pipeline_settings
+    from pipelines.deployment import rollback_pipeline
+    from stacks.flavors.traffic import SplitterMissingError
+    from steps.deployment.platform import NoSplitterError, active_splitter
+    from steps.deployment.rollback import plan_rollback
+    from steps.promotion.stages import UnknownVersionError, actor, now
+
+    try:
+        plan = plan_rollback(config.model.name, to_version)
+        active_splitter().check_ready()
+    except (UnknownVersionError, NoSplitterError, SplitterMissingError) as error:
+        raise UsageError(str(error)) from error
+    print(f"Rolling back from version {plan.current.version} to {plan.target.version}: {reason}")
+    pipeline = rollback_pipeline.with_options(settings=pipeline_settings(config))
+    run = pipeline(
+        config=config, to_version=plan.target.version, reason=reason, who=actor(), when=now()
+    )
+    assert run is not None
+    return run
+
+
+def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
+    """--status, --serve or --undeploy: print what the command did."""
+    from stacks.flavors.traffic import ServingError
+    from steps.deployment.commands import serve_production, status_lines, undeploy_lines
+    from steps.deployment.platform import NoSplitterError
+    from steps.promotion.stages import UnknownVersionError
+
+    try:
+        if args.status:
+            lines = status_lines(config)
+        elif args.serve:
+            lines = serve_production(config)
+        else:
+            lines = undeploy_lines()
+    except (UnknownVersionError, NoSplitterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_SERVING_FAILED
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def report_deploy(run: PipelineRunResponse, config: RunConfig) -> None:
+    """Say what the deploy decided and where the endpoint and the report are."""
+    from steps.deployment.report_file import save_comparison_report
+
+    path = save_comparison_report(run, config.model.name)
+    if path is not None:
+        print(f"Comparison report: {path}")
+    step = run.steps.get("serve_challenger")
+    if step is not None and step.status.value == "completed":
+        rollout = step.outputs["rollout"][0].load()
+        replaced = rollout["replaced"]
+        print(
+            f"Version {rollout['serving']} of '{config.model.name}' is production and serves "
+            f"100% at {rollout['endpoint']}"
+            + (f" (replaced version {replaced}, now archived)." if replaced != "none" else ".")
+        )
+
+
+def run_pipeline(args: argparse.Namespace, config: RunConfig, stack: str) -> int:
+    """Run the requested pipeline(s) and report; return the exit code."""
+    started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+    current = "training"
+    run: PipelineRunResponse | None = None
+    try:
+        if args.pipeline in ("train", "release"):
+            run = run_training(config, args.config, args.no_cache, args.accept_data_change)
+            report_success(run, stack)
+        if args.pipeline in ("deploy", "release"):
+            requested = args.model_version
+            if args.pipeline == "release":
+                requested = trained_version(run)
+            current = "deployment"
+            started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+            run = run_deploy(config, requested)
+            if run is not None:
+                report_deploy(run, config)
+        if args.pipeline == "rollback":
+            current = "rollback"
+            run = run_rollback(config, args.to_version, args.reason)
+            print(f"\nRun '{run.name}' finished: rolled back.")
+            print(f"Endpoint: {run.steps['roll_back'].outputs['rollback'][0].load()['endpoint']}")
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("Nothing was changed.", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:
+        code = report_failure(current, error, started)
+        if current == "deployment":
+            save_failed_report(started, config)
+        return code
+    return EXIT_OK
+
+
+def trained_version(run: PipelineRunResponse | None) -> str | None:
+    """The model version a training run registered (release deploys exactly that one)."""
+    step = run.steps.get("register_model") if run is not None else None
+    if step is None or step.model_version is None:
+        return None
+    return str(step.model_version.number)
+
+
+def save_failed_report(started: datetime, config: RunConfig) -> None:
+    """Keep the comparison report of a refused deploy too (the gate's figures are in it)."""
+    from steps.deployment.report_file import save_comparison_report
+
+    run = latest_run("deployment", created_after=started)
+    if run is not None:
+        path = save_comparison_report(run, config.model.name)
+        if path is not None:
+            print(f"Comparison report: {path}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run; return the exit code."""
     parser = build_parser()
@@ -434,18 +660,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.register_stacks is not None:
         return register_stacks(args.register_stacks)
     if args.config is None:
-        parser.error(
-            f"{'--describe-data' if args.describe_data else '--pipeline'} needs --config PATH"
-        )
+        parser.error(f"{action_flag(args)} needs --config PATH")
+    if args.pipeline == "rollback" and not (args.reason and args.reason.strip()):
+        parser.error('--pipeline rollback needs --reason TEXT (why, e.g. --reason "alert 4711")')
     try:
         config = load_run_config(args.config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    problem = local_data_problem(config, args.config)
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_DATA_INVALID
+    if args.describe_data or args.pipeline in ("train", "release"):
+        problem = local_data_problem(config, args.config)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_DATA_INVALID
     if args.describe_data:
         return describe_data(config, args.config)
     try:
@@ -453,19 +680,19 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
     logging.getLogger(STEP_FAILURE_LOGGER).addFilter(GateTracebackFilter())
-    # ZenML stores creation times in naive UTC; a second of slack covers rounding.
-    started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
-    try:
-        run = run_training(config, args.config, args.no_cache, args.accept_data_change)
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        return 130
-    except Exception as error:
-        return report_failure("training", error, started)
-    report_success(run, stack)
-    return EXIT_OK
+    if args.pipeline is None:
+        return serving_command(args, config)
+    print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
+    return run_pipeline(args, config, stack)
+
+
+def action_flag(args: argparse.Namespace) -> str:
+    """The action the user asked for, as they typed it (for usage errors)."""
+    for flag in ("describe_data", "status", "serve", "undeploy"):
+        if getattr(args, flag):
+            return "--" + flag.replace("_", "-")
+    return "--pipeline"
 
 
 def exit_without_teardown(code: int) -> NoReturn:

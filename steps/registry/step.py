@@ -63,6 +63,17 @@ def threshold_metadata(model: BaseEstimator, recorded: Mapping[str, Any]) -> dic
     return metadata
 
 
+def tag_registered_version(name: str, version: str, tags: dict[str, str]) -> None:
+    """Link the MLflow registry's version to its ZenML version and dataset fingerprint.
+
+    MLflow UI users see which ZenML version (and which bytes) a version came
+    from; the deployment pipeline later adds its stage and decisions.
+    """
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
 def _model_artifact_metadata() -> dict[str, Any]:
     """The metadata the training step logged on this step's ``model`` input."""
     inputs = get_step_context().inputs.get("model") or []
@@ -132,6 +143,19 @@ def _register(
     model_info = log_sklearn_model(model, input_example, registered_model_name)
     zenml_version = context.model_version.name if context.model_version else "unknown"
     mlflow.set_tags({"zenml.model": registered_model_name, "zenml.model_version": zenml_version})
+    tag_registered_version(
+        registered_model_name,
+        str(model_info.registered_model_version),
+        {
+            "zenml.model": registered_model_name,
+            "zenml.model_version": zenml_version,
+            "zenml.model_version_id": str(context.model_version.id)
+            if context.model_version
+            else "",
+            "dataset_sha256": dataset_info.sha256,
+            "zenml.stage": "none",
+        },
+    )
     metadata = lineage_metadata(dataset_info, provenance, stack_name, metrics)
     metadata["mlflow_model_uri"] = model_info.model_uri
     metadata["mlflow_run_id"] = model_info.run_id

@@ -1,8 +1,9 @@
 """Find the reference a run's data is compared with: the profile of a registered version.
 
-Today the reference is the model's latest registered version (once the deployment
-pipeline adds stages, the production version). Versions registered before profiles
-existed, or a model with no version yet, give no reference, and the note says so.
+The reference is the model's production version (the champion the deployment
+pipeline promoted), or its latest registered version while none is in production.
+Versions registered before profiles existed, or a model with no version yet, give
+no reference, and the note says so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ PROFILE_ARTIFACT = "data_profile"
 
 
 def find_reference(model_name: str, accept_change: bool) -> ReferenceProfile:
-    """The latest registered version of ``model_name`` and its data profile, if any."""
+    """The production (else latest) version of ``model_name`` and its data profile, if any."""
     from zenml.client import Client
     from zenml.enums import ModelStages
 
@@ -25,7 +26,11 @@ def find_reference(model_name: str, accept_change: bool) -> ReferenceProfile:
             "the reference once its version is registered.",
         )
     try:
-        version = Client().get_model_version(model_name, ModelStages.LATEST)
+        version = Client().get_model_version(model_name, ModelStages.PRODUCTION)
+    except KeyError:
+        version = None
+    try:
+        version = version or Client().get_model_version(model_name, ModelStages.LATEST)
     except KeyError:
         return ReferenceProfile(
             model=model_name,

@@ -1,0 +1,120 @@
+"""The serving commands behind ``run.py --status``, ``--serve`` and ``--undeploy``.
+
+Each returns the lines to print, so run.py stays a thin door and tests call
+them directly. They act through the active stack's model deployer only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from configs.schema import RunConfig
+from stacks.flavors.traffic import Backend, VersionToServe
+from steps.deployment.platform import active_splitter, endpoint_settings
+from steps.promotion.stages import (
+    UnknownVersionError,
+    VersionRef,
+    all_versions,
+    configure_mlflow_from_stack,
+    mlflow_aliases,
+    sync_mlflow,
+)
+
+
+def _backend_line(backend: Backend, stages: dict[str, str]) -> str:
+    health = "healthy" if backend.healthy else "UNHEALTHY"
+    where = f"pid {backend.pid or '-'}, port {backend.port or '-'}"
+    return (
+        f"  version {backend.version:<4} stage {stages.get(backend.version, '?'):<10} "
+        f"weight {backend.weight:>3}%  {backend.state:<7} {health:<9} ({where})"
+    )
+
+
+def last_decision(versions: list[VersionRef]) -> str | None:
+    """The newest deployment decision recorded on any version, as one line."""
+    from zenml.client import Client
+
+    client = Client()
+    for ref in reversed(versions):
+        metadata = client.get_model_version(ref.model_name, ref.version).run_metadata
+        rollback: Any = metadata.get("rollback")
+        gates: Any = metadata.get("deployment_gates")
+        if isinstance(rollback, dict):
+            return (
+                f"version {ref.version}: rolled back to from {rollback.get('rolled_back_from')} "
+                f"by {rollback.get('by')} at {rollback.get('at')}: {rollback.get('reason')}"
+            )
+        if isinstance(gates, dict):
+            return f"version {ref.version}: {gates.get('summary', gates.get('decision'))}"
+    return None
+
+
+def status_lines(config: RunConfig) -> list[str]:
+    """The endpoint, each live version with stage, weight and health, and the last decision."""
+    name = config.model.name
+    splitter = active_splitter()
+    versions = all_versions(name)
+    stages = {v.version: v.stage for v in versions}
+    url = splitter.endpoint_url(name)
+    lines = [f"Model '{name}'"]
+    lines.append(
+        f"Endpoint: {url}" if url else "Endpoint: not running (python run.py --serve --config ...)"
+    )
+    production = [v for v in versions if v.stage == "production"]
+    lines.append(
+        f"Production: version {production[-1].version}" if production else "Production: none"
+    )
+    backends = splitter.backends(name)
+    if backends:
+        lines.append("Serving:")
+        lines += [_backend_line(b, stages) for b in backends]
+    else:
+        lines.append("Serving: no server running")
+    configure_mlflow_from_stack()
+    try:
+        aliases = mlflow_aliases(name)
+    except Exception:  # no MLflow registered model yet
+        aliases = {}
+    shown = ", ".join(f"{a} -> v{v}" for a, v in sorted(aliases.items())) or "none"
+    lines.append(f"MLflow aliases: {shown}")
+    decision = last_decision(versions)
+    lines.append(f"Last decision: {decision or 'none yet'}")
+    return lines
+
+
+def serve_production(config: RunConfig) -> list[str]:
+    """Bring the production version back behind the endpoint (after a reboot); idempotent."""
+    name = config.model.name
+    production = [v for v in all_versions(name) if v.stage == "production"]
+    if not production:
+        raise UnknownVersionError(
+            f"model '{name}' has no production version: deploy one first "
+            "(python run.py --pipeline deploy --config ...)"
+        )
+    ref = production[-1]
+    splitter = active_splitter()
+    splitter.check_ready()
+    serving = config.deployment.serving
+    url = splitter.open_endpoint(name, endpoint_settings(serving))
+    backend = splitter.serve_version(
+        VersionToServe(model_name=name, version=ref.version, model_uri=ref.model_uri),
+        timeout=serving.startup_timeout,
+    )
+    lines = []
+    if backend.weight != 100:
+        splitter.set_weights(name, {ref.version: 100})
+        lines.append(f"Routed every request to version {ref.version}.")
+    for other in splitter.backends(name):
+        if other.version != ref.version:
+            splitter.retire_version(name, other.version, serving.drain_timeout)
+            lines.append(f"Stopped version {other.version} (not production).")
+    configure_mlflow_from_stack()
+    sync_mlflow(name)
+    lines.append(f"Version {ref.version} of '{name}' serves at {url}")
+    return lines
+
+
+def undeploy_lines() -> list[str]:
+    """Stop every prediction server and splitter this project started; nothing else."""
+    stopped = active_splitter().shut_down(None)
+    return stopped or ["Nothing was running."]

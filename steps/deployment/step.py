@@ -1,0 +1,89 @@
+"""ZenML steps: switch the stable endpoint to a version (deploy, rollback).
+
+Both reach serving only through the active stack's model deployer (see
+steps/deployment/platform.py); the switch itself is the plain function
+:func:`steps.deployment.rollout.switch_to`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import step
+
+from configs.schema import RunConfig
+from steps.deployment.candidates import load_version
+from steps.deployment.platform import active_splitter
+from steps.deployment.rollback import plan_rollback, rollback_record
+from steps.deployment.rollout import switch_to
+from steps.promotion.evaluation import CandidateEvaluation
+from steps.promotion.stages import (
+    configure_mlflow_from_stack,
+    get_version,
+    record_on_version,
+    version_in_stage,
+)
+
+
+def _switch_summary(result: Any) -> dict[str, Any]:
+    return {
+        "endpoint": result.endpoint,
+        "serving": result.serving,
+        "replaced": result.replaced or "none",
+        "retired": result.retired,
+        "smoke_test_rows": result.smoke.rows,
+    }
+
+
+@step(enable_cache=False)
+def serve_challenger(
+    config: RunConfig, evaluation: CandidateEvaluation, compared_rows: pd.DataFrame
+) -> Annotated[dict[str, Any], "rollout"]:
+    """Serve the staged challenger beside the champion, smoke-test it, switch, retire the old.
+
+    On any failure the champion keeps (or gets back) every request, the
+    challenger's server is stopped and ZenML and MLflow agree again.
+    """
+    name = config.model.name
+    configure_mlflow_from_stack()
+    new = get_version(name, evaluation.challenger_version)
+    old = version_in_stage(name, "production")
+    loaded = load_version(new, train_set=False, holdout_set=False)
+    result = switch_to(
+        active_splitter(),
+        new,
+        old,
+        loaded.model,
+        compared_rows,
+        loaded.dataset_info.target,
+        config.deployment.serving,
+        record={"champion_before": old.version if old else "none"},
+    )
+    return _switch_summary(result)
+
+
+@step(enable_cache=False)
+def roll_back(
+    config: RunConfig, to_version: str | None, reason: str, who: str, when: str
+) -> Annotated[dict[str, Any], "rollback"]:
+    """Make the previous production version (or ``to_version``) serve 100% again."""
+    name = config.model.name
+    configure_mlflow_from_stack()
+    plan = plan_rollback(name, to_version)
+    loaded = load_version(plan.target, train_set=False, holdout_set=True)
+    assert loaded.holdout_set is not None
+    record = rollback_record(plan, reason, who, when)
+    result = switch_to(
+        active_splitter(),
+        plan.target,
+        plan.current,
+        loaded.model,
+        loaded.holdout_set.head(config.deployment.serving.smoke_rows),
+        loaded.dataset_info.target,
+        config.deployment.serving,
+        record={"rollback": True, "reason": reason},
+    )
+    record_on_version(plan.target, {"rollback": record})
+    record_on_version(plan.current, {"rolled_back": record})
+    return {**_switch_summary(result), **record}
