@@ -39,8 +39,12 @@ if TYPE_CHECKING:
     from zenml.client import Client
 
 #: Flavors this project ships, by (component type, name): registered with the first stack
-#: that uses one. ``seldon_mlserver`` is ZenML's Seldon deployer with protocol v2 (MLServer).
+#: that uses one. ``seldon_mlserver`` is ZenML's Seldon deployer with protocol v2 (MLServer);
+#: ``mlflow_haproxy`` is ZenML's MLflow deployer with HAProxy as the stable local endpoint.
 PROJECT_FLAVORS = {
+    ("model_deployer", "mlflow_haproxy"): (
+        "stacks.flavors.mlflow_haproxy.MLflowHAProxyModelDeployerFlavor"
+    ),
     ("model_deployer", "seldon_mlserver"): (
         "stacks.flavors.seldon_mlserver.SeldonMLServerModelDeployerFlavor"
     ),

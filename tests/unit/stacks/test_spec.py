@@ -38,7 +38,7 @@ def test_shipped_stack_files_load_and_agree() -> None:
     orchestrators = {f.spec.components["orchestrator"][0].flavor for f in files}
     deployers = {f.spec.components["model_deployer"][0].flavor for f in files}
     assert orchestrators == {"local", "kubeflow", "sagemaker"}
-    assert deployers == {"mlflow", "seldon_mlserver"}
+    assert deployers == {"mlflow_haproxy", "seldon_mlserver"}
 
 
 def test_secret_uses_finds_references_and_secret_names() -> None:
