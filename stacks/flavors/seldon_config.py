@@ -50,18 +50,21 @@ def model_storage_uri(registered_model_name: str, version: str) -> str:
 
 
 def seldon_deployment_config(
-    model_name: str, storage_uri: str, replicas: int = 1
+    model_name: str, storage_uri: str, replicas: int = 1, model_version: str = ""
 ) -> SeldonDeploymentConfig:
     """The service config to pass to the stack's Seldon model deployer ``deploy_model``.
 
     ``secret_name`` stays empty on purpose: the deployer then creates the
     Kubernetes secret for the storage initializer from the ZenML secret its
-    stack component names, so credentials live in one place.
+    stack component names, so credentials live in one place. ``model_version``
+    (the ZenML version number) links the service to that ZenML model version
+    and names the version's own SeldonDeployment (see seldon_mlserver.py).
     """
     from zenml.integrations.seldon.services import SeldonDeploymentConfig
 
     return SeldonDeploymentConfig(
         model_name=model_name,
+        model_version=model_version,
         model_uri=storage_uri,
         implementation=MLFLOW_SERVER,
         replicas=replicas,

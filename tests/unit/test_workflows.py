@@ -240,7 +240,8 @@ def test_release_job_uploads_the_deployment_report_from_the_env_path() -> None:
 
 def test_deploy_is_a_manual_job_with_stack_and_model_version_inputs() -> None:
     workflow = _load(WORKFLOWS_DIR / "ci.yml")
-    triggers = workflow.get("on", workflow.get(True))
+    triggers = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
+    assert isinstance(triggers, dict), triggers
     inputs = triggers["workflow_dispatch"]["inputs"]
     assert inputs["stack"]["type"] == "choice"
     assert inputs["stack"]["options"] == STACKS

@@ -172,8 +172,11 @@ def registered_model(
 
 
 @pytest.fixture(scope="package")
-def fake_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterState]:
-    """The fake API server, made the current kubeconfig context.
+def fake_cluster(
+    tmp_path_factory: pytest.TempPathFactory, crd_schema: dict[str, Any]
+) -> Iterator[ClusterState]:
+    """The fake API server, checking SeldonDeployments against the CRD, made the current
+    kubeconfig context.
 
     kubernetes reads $KUBECONFIG once, when imported, into
     KUBE_CONFIG_DEFAULT_LOCATION, so that constant is pointed at our file too;
@@ -184,7 +187,7 @@ def fake_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSt
     from kubernetes.client import Configuration
     from kubernetes.config import kube_config
 
-    server, thread = start_fake_kube()
+    server, thread = start_fake_kube(crd_schema)
     saved_default = getattr(Configuration, "_default", None)
     try:
         with pytest.MonkeyPatch.context() as patch:
@@ -300,15 +303,17 @@ def deployment(
     deployer = Client().active_stack.model_deployer
     assert deployer is not None, "the stack has no model deployer"
     config = seldon_deployment_config(registered_model.name, registered_model.storage_uri)
+    start = fake_cluster.mark()
     service = deployer.deploy_model(
         config, service_type=SeldonDeploymentService.SERVICE_TYPE, replace=True, timeout=0
     )
-    manifests = fake_cluster.bodies("POST", "seldondeployments")
-    secrets = fake_cluster.bodies("POST", "secrets")
-    assert len(manifests) == 1 and len(secrets) == 1, fake_cluster.summary()
+    manifests = fake_cluster.bodies("POST", "seldondeployments", since=start)
+    secrets = fake_cluster.bodies("POST", "secrets", since=start)
+    calls = fake_cluster.summary(since=start)
+    assert len(manifests) == 1 and len(secrets) == 1, calls
     namespace = stack_components["model_deployer"]["configuration"]["kubernetes_namespace"]
     try:
-        yield Deployment(manifests[0], secrets[0], fake_cluster.summary(), namespace, service)
+        yield Deployment(manifests[0], secrets[0], calls, namespace, service)
     finally:
         Client().delete_service(service.uuid)
 

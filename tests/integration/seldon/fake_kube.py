@@ -2,16 +2,22 @@
 
 It stands in for the cluster, nothing else: the real ``kubernetes`` client
 (the version we install) builds the requests from a real kubeconfig, and ZenML's
-Seldon code decides what to send. The fake answers reads and creates of two
+Seldon code (or the project's flavor) decides what to send. The fake answers
+reads, lists (equality label selectors), creates, replaces and deletes of two
 resource kinds, the way the API server does (404 ``Status`` for a missing
 object, 201 with the stored object for a create, 409 for a duplicate):
 
 - ``/api/v1/namespaces/{ns}/secrets[/{name}]`` (core v1 Secrets)
 - ``/apis/machinelearning.seldon.io/v1/namespaces/{ns}/seldondeployments[/{name}]``
 
-Any other request gets 501 and stays in the log, so a test can assert that the
-code path made no call the fake does not understand. Nothing is reconciled: no
-operator runs, so a SeldonDeployment never gets a ``status``.
+Given the CRD schema, it checks every SeldonDeployment it is sent as the API
+server would (``crd.manifest_errors``) and answers 422 ``Invalid`` instead of
+storing a manifest the real server would reject or prune.
+
+Any other request (a patch, say) gets 501 and stays in the log, so a test can
+assert that the code path made no call the fake does not understand. Nothing
+is reconciled unless ``operator_ready`` is set: then, standing in for the
+Seldon operator, each stored SeldonDeployment gets an ``Available`` status.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+from tests.integration.seldon.crd import manifest_errors
 
 #: Route pattern -> the resource kind it serves; group 1 namespace, group 2 name (optional).
 ROUTES = {
@@ -53,18 +61,27 @@ class ClusterState:
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The SeldonDeployment CRD's openAPIV3Schema; None accepts any manifest.
+    crd_schema: dict[str, Any] | None = None
+    #: Stand in for the Seldon operator: stored SeldonDeployments report Available.
+    operator_ready: bool = False
 
-    def bodies(self, method: str, kind: str) -> list[Any]:
-        """Request bodies of answered calls of ``method`` on ``kind``."""
+    def mark(self) -> int:
+        """A point in the call log, for ``summary(since=...)`` and ``bodies(since=...)``."""
+        return len(self.calls)
+
+    def bodies(self, method: str, kind: str, since: int = 0) -> list[Any]:
+        """Request bodies of answered calls of ``method`` on ``kind`` (after ``since``)."""
         return [
             c.body
-            for c in self.calls
+            for c in self.calls[since:]
             if c.method == method and ROUTES[kind].match(c.path) and c.status < 300
         ]
 
-    def summary(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every call, for exact assertions and readable failures."""
-        return [(c.method, c.path, c.status) for c in self.calls]
+    def summary(self, since: int = 0) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every call (after ``since``), for exact assertions and
+        readable failures."""
+        return [(c.method, c.path, c.status) for c in self.calls[since:]]
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -108,14 +125,14 @@ class KubeHandler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         state = self.server.state
         with state.lock:
-            status, answer = self._route(method, path, body)
-            state.calls.append(Call(method, path, body, status))
+            status, answer = self._route(method, url.path, body, parse_qs(url.query))
+            state.calls.append(Call(method, url.path, body, status))
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -123,27 +140,75 @@ class KubeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        objects = self.server.state.objects
+    def _route(
+        self, method: str, path: str, body: Any, query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
         for kind, pattern in ROUTES.items():
             match = pattern.match(path)
             if not match:
                 continue
             namespace, name = match.group(1), match.group(2)
-            if method == "GET" and name:
-                found = objects.get((kind, namespace, name))
-                if found is None:
-                    return 404, _status(404, "NotFound", f'{kind} "{name}" not found')
-                return 200, found
-            if method == "POST" and not name and isinstance(body, dict):
-                key = (kind, namespace, str(body.get("metadata", {}).get("name", "")))
-                if key in objects:
-                    return 409, _status(409, "AlreadyExists", f'{kind} "{key[2]}" already exists')
-                stored = json.loads(json.dumps(body))
-                stored.setdefault("metadata", {})["namespace"] = namespace
-                objects[key] = stored
-                return 201, stored
+            if name and method in {"GET", "PUT", "DELETE"}:
+                return self._on_object(method, kind, namespace, name, body)
+            if not name and method == "GET":
+                return 200, self._list(kind, namespace, query.get("labelSelector", [""])[0])
+            if not name and method == "POST" and isinstance(body, dict):
+                return self._store(kind, namespace, body, create=True)
         return 501, _status(501, "NotImplemented", f"the fake does not answer {method} {path}")
+
+    def _on_object(
+        self, method: str, kind: str, namespace: str, name: str, body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """Read, replace or delete one named object."""
+        objects = self.server.state.objects
+        key = (kind, namespace, name)
+        if key not in objects:
+            return 404, _status(404, "NotFound", f'{kind} "{name}" not found')
+        if method == "GET":
+            return 200, self._with_status(kind, objects[key])
+        if method == "DELETE":
+            del objects[key]
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+        if not isinstance(body, dict) or body.get("metadata", {}).get("name") != name:
+            return 400, _status(400, "BadRequest", "the body must be the object named in the URL")
+        return self._store(kind, namespace, body, create=False)
+
+    def _store(
+        self, kind: str, namespace: str, body: dict[str, Any], create: bool
+    ) -> tuple[int, dict[str, Any]]:
+        """Create (409 if present) or replace an object, after the CRD check."""
+        state = self.server.state
+        name = str(body.get("metadata", {}).get("name", ""))
+        key = (kind, namespace, name)
+        if create and key in state.objects:
+            return 409, _status(409, "AlreadyExists", f'{kind} "{name}" already exists')
+        if kind == "seldondeployments" and state.crd_schema is not None:
+            errors = manifest_errors(body, state.crd_schema)
+            if errors:
+                message = f'SeldonDeployment "{name}" is invalid: ' + "; ".join(errors)
+                return 422, _status(422, "Invalid", message)
+        stored = json.loads(json.dumps(body))
+        stored.setdefault("metadata", {})["namespace"] = namespace
+        state.objects[key] = stored
+        return (201 if create else 200), self._with_status(kind, stored)
+
+    def _list(self, kind: str, namespace: str, selector: str) -> dict[str, Any]:
+        """Objects of ``kind`` in ``namespace`` carrying every ``key=value`` of the selector."""
+        wanted = dict(part.split("=", 1) for part in selector.split(",") if "=" in part)
+        items = [
+            self._with_status(kind, obj)
+            for (k, ns, _), obj in sorted(self.server.state.objects.items())
+            if k == kind
+            and ns == namespace
+            and all(obj["metadata"].get("labels", {}).get(k2) == v for k2, v in wanted.items())
+        ]
+        return {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items}
+
+    def _with_status(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as the server returns it: Available if the stand-in operator runs."""
+        if kind != "seldondeployments" or not self.server.state.operator_ready:
+            return obj
+        return {**obj, "status": {"state": "Available", "conditions": []}}
 
 
 class FakeKubeServer(ThreadingHTTPServer):
@@ -161,9 +226,12 @@ class FakeKubeServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def start_fake_kube() -> tuple[FakeKubeServer, threading.Thread]:
-    """Serve a fresh, empty cluster on a free port in a background thread."""
-    server = FakeKubeServer(ClusterState())
+def start_fake_kube(
+    crd_schema: dict[str, Any] | None = None,
+) -> tuple[FakeKubeServer, threading.Thread]:
+    """Serve a fresh, empty cluster on a free port in a background thread; given the CRD
+    schema, it refuses SeldonDeployments the real API server would refuse."""
+    server = FakeKubeServer(ClusterState(crd_schema=crd_schema))
     thread = threading.Thread(target=server.serve_forever, name="fake-kube", daemon=True)
     thread.start()
     return server, thread
