@@ -68,6 +68,10 @@ def _artifact(version: Any, name: str, ref: VersionRef) -> Any:
     return artifact.load()
 
 
+def _metrics(recorded: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
+
+
 def load_version(ref: VersionRef, *, train_set: bool, holdout_set: bool) -> LoadedVersion:
     """Load what a comparison needs of ``ref`` (the data sets only when asked for)."""
     from zenml.client import Client
@@ -77,7 +81,7 @@ def load_version(ref: VersionRef, *, train_set: bool, holdout_set: bool) -> Load
         ref=ref,
         model=_artifact(version, "model", ref),
         dataset_info=_artifact(version, "dataset_info", ref),
-        metrics=dict(version.run_metadata.get("holdout_metrics") or {}),
+        metrics=_metrics(version.run_metadata.get("holdout_metrics")),
         train_set=_artifact(version, "train_set", ref) if train_set else None,
         holdout_set=_artifact(version, "holdout_set", ref) if holdout_set else None,
     )

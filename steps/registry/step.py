@@ -148,11 +148,11 @@ def _register(
         str(model_info.registered_model_version),
         {
             "zenml.model": registered_model_name,
-            "zenml.model_version": zenml_version,
+            "zenml.model_version": str(zenml_version),
             "zenml.model_version_id": str(context.model_version.id)
             if context.model_version
             else "",
-            "dataset_sha256": dataset_info.sha256,
+            "dataset_sha256": dataset_info.sha256 or "",
             "zenml.stage": "none",
         },
     )

@@ -158,7 +158,7 @@ def test_each_gate_refuses_a_challenger_and_changes_nothing(
     assert "Traceback" not in result.stderr
     _served_by("1")
     assert _stages()["2"] == "none"
-    gates = Client().get_model_version(MODEL, "2").run_metadata["deployment_gates"]
+    gates: Any = Client().get_model_version(MODEL, "2").run_metadata["deployment_gates"]
     assert gates["decision"] == "rejected" and gates["failed_gate"] == gate
     tags = MlflowClient().get_model_version(MODEL, _mlflow_version("2")).tags
     assert tags["deployment.rejected_by"] == gate
@@ -257,7 +257,7 @@ def test_rollback_serves_the_previous_champion_again_and_records_why(
     assert loop.sent > 50 and loop.failures == [], loop.failures[:5]
     _served_by("1")
     assert _stages()["2"] == "archived"
-    record = Client().get_model_version(MODEL, "1").run_metadata["rollback"]
+    record: Any = Client().get_model_version(MODEL, "1").run_metadata["rollback"]
     assert record["reason"] == "alert 4711" and record["rolled_back_from"] == "2"
     assert record["by"]
 
