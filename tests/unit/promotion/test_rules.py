@@ -222,7 +222,7 @@ def test_fewer_than_two_judged_segments_pass_without_inventing_a_failure() -> No
 
 
 def _verdict(gate: str, passed: bool) -> GateVerdict:
-    return GateVerdict(gate=gate, passed=passed, reasons=[] if passed else [f"{gate} said no"])  # type: ignore[arg-type]
+    return GateVerdict(gate=gate, passed=passed, reasons=[] if passed else [f"{gate} said no"])
 
 
 def test_the_first_failing_gate_in_order_is_the_reason() -> None:
@@ -255,7 +255,7 @@ def test_deciding_on_nothing_is_an_error() -> None:
 
 def test_an_unknown_gate_name_is_refused() -> None:
     with pytest.raises(ValueError):
-        GateVerdict(gate="vibes", passed=True)  # type: ignore[arg-type]
+        GateVerdict(gate="vibes", passed=True)
 
 
 def test_figures_are_json_safe_and_rounded() -> None:
