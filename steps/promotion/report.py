@@ -35,6 +35,8 @@ table.figures th { width: 19em; border-top: 1px solid #d0d7de; }
 th code.key { display: block; color: #59636e; font-size: 0.8em; font-weight: normal; }
 table.figures td, td.num { font-variant-numeric: tabular-nums; }
 tr.muted td { color: #59636e; }
+.chip.muted { border-color: #8c959f; color: #59636e; }
+section.skipped h2 { margin: 0; }
 .mark.muted { color: #59636e; border: 1px solid #8c959f; }
 .better { color: #1a7f37; font-weight: 600; }
 .worse { color: #cf222e; font-weight: 600; }
@@ -73,6 +75,7 @@ def comparison_report_html(
         _section(
             gate,
             verdicts.get(gate),
+            decision.promoted,
             _gate_figures(gate, verdicts.get(gate), comparison, segments, fair),
         )
         for gate in GATE_TITLES
@@ -94,18 +97,18 @@ def comparison_report_html(
 
 def _chip(gate: str, verdict: GateVerdict | None) -> str:
     if verdict is None:
-        return f'<a class="chip" href="#{gate}">&#8212; {_esc(GATE_TITLES[gate])}</a>'
+        return f'<a class="chip muted" href="#{gate}">&#8212; {_esc(GATE_TITLES[gate])}</a>'
     kind, mark = ("pass", "&#10003;") if verdict.passed else ("fail", "&#10007;")
     return f'<a class="chip {kind}" href="#{gate}">{mark} {_esc(GATE_TITLES[gate])}</a>'
 
 
-def _section(gate: str, verdict: GateVerdict | None, body: str) -> str:
+def _section(gate: str, verdict: GateVerdict | None, promoted: bool, body: str) -> str:
     title = _esc(GATE_TITLES[gate])
     if verdict is None:
+        why = "not part of this decision" if promoted else "an earlier gate refused the challenger"
         return (
             f'<section id="{gate}" class="skipped"><h2>{title} '
-            '<span class="count">not evaluated: an earlier gate refused the challenger</span>'
-            "</h2></section>"
+            f'<span class="count">not evaluated: {why}</span></h2></section>'
         )
     kind = "pass" if verdict.passed else "fail"
     count = (
