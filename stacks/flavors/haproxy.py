@@ -243,7 +243,11 @@ def render_frontend(state: SplitterState) -> list[str]:
 
 
 def render_backend(state: SplitterState) -> list[str]:
-    """The backend: one health-checked server per live version, at its saved weight."""
+    """The backend: one health-checked server per live version, at its saved weight.
+
+    Every response says which server answered (``X-Served-By: v3``), so a
+    client, a smoke test or a canary can tell the versions apart.
+    """
     lines = [
         f"backend {BACKEND}",
         "    balance roundrobin",
@@ -252,6 +256,7 @@ def render_backend(state: SplitterState) -> list[str]:
         "    retries 3",
         "    option redispatch 1",
         "    retry-on all-retryable-errors",
+        "    http-response set-header X-Served-By %[srv_name]",
     ]
     for version, record in sorted(state.versions.items(), key=lambda item: item[0]):
         lines.append(
@@ -447,15 +452,15 @@ class AdminSocket:
                 chunks.append(chunk)
         return b"".join(chunks).decode(errors="replace")
 
-    def checked(self, line: str) -> str:
+    def checked(self, line: str, confirmations: tuple[str, ...] = ()) -> str:
         """Send a command that answers nothing (or a confirmation) on success; raise otherwise.
 
         HAProxy answers errors in plain words on the same channel, so any
-        answer that is not a known confirmation is an error.
+        answer that does not start with a known confirmation is an error.
         """
         answer = self.command(line).strip()
-        confirmations = ("", "New server registered.", "Server deleted.")
-        if answer not in confirmations:
+        known = ("New server registered.", "Server deleted.", *confirmations)
+        if answer and not answer.startswith(known):
             raise ServingError(f"HAProxy refused '{line}': {answer}")
         return answer
 

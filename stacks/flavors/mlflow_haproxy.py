@@ -540,7 +540,10 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
         existing = haproxy.model_servers(admin.show_stat()).get(version)
         if existing is not None:
             if existing.address != f"127.0.0.1:{port}":
-                admin.checked(f"set server {server} addr 127.0.0.1 port {port}")
+                admin.checked(
+                    f"set server {server} addr 127.0.0.1 port {port}",
+                    confirmations=("IP changed from", "no need to change the addr"),
+                )
             if existing.status in {"MAINT", "DRAIN"}:
                 admin.checked(f"set server {server} state ready")
         else:

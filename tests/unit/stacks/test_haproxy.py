@@ -90,6 +90,7 @@ def test_rendered_config_carries_state_and_limits(tmp_path: Path) -> None:
     assert "server v1 127.0.0.1:8001 weight 30 check inter 1s fall 2 rise 2" in text
     assert "server v2 127.0.0.1:8002 weight 70 check" in text
     assert "{ req.hdr_val(content-length) gt 4096 }" in text
+    assert "http-response set-header X-Served-By %[srv_name]" in text
     assert "option httpchk GET /ping" in text and "retry-on all-retryable-errors" in text
     assert f"stats socket {tmp_path / 'a.sock'} mode 600 level admin" in text
     for status in (404, 405, 411, 413, 415):
