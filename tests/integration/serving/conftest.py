@@ -147,12 +147,13 @@ def trained_model(local_stack: str) -> TrainedModel:
     """
     import mlflow
     from zenml.client import Client
+    from zenml.integrations.mlflow.experiment_trackers import MLFlowExperimentTracker
 
     from steps.data.synthetic import generate_transactions
     from steps.registry.mlflow_model import log_sklearn_model, serving_example
 
     tracker = Client().active_stack.experiment_tracker
-    assert tracker is not None
+    assert isinstance(tracker, MLFlowExperimentTracker)
     frame = serving_example(generate_transactions(1500, seed=11, fraud_rate=0.1))
     target = "is_fraud"
     frame[target] = frame[target].astype(int)

@@ -1,0 +1,168 @@
+"""Malformed requests to the stable endpoint: each a 4xx with a message, and serving goes on.
+
+HAProxy answers what MLflow's scoring server handles badly or not at all (no
+Content-Type is a 500 there, it has no body limit) and what no client should
+send; MLflow answers the rest (bad JSON, wrong shape, wrong columns) with its
+own 400. What each kind got is printed as a table (``pytest -s``).
+
+Payload *content* that MLflow accepts (nulls, unknown categories, numbers as
+strings) is the model's business, not the endpoint's: the last test records
+that it passes through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.serving.conftest import MAX_BODY_BYTES, Endpoint
+
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """One kind of bad request and the status the endpoint answers it with."""
+
+    kind: str
+    expected: int
+    send: Callable[[Endpoint], requests.Response]
+
+
+def _post(body: bytes | str, headers: dict[str, str] | None = None) -> Callable[[Endpoint], Any]:
+    def send(endpoint: Endpoint) -> requests.Response:
+        return requests.post(endpoint.url, data=body, headers=headers or {}, timeout=10)
+
+    return send
+
+
+def _post_json(build: Callable[[dict[str, Any]], Any]) -> Callable[[Endpoint], Any]:
+    def send(endpoint: Endpoint) -> requests.Response:
+        body = json.dumps(build(endpoint.model.payload(2)))
+        return requests.post(endpoint.url, data=body, headers=JSON, timeout=10)
+
+    return send
+
+
+def _chunked(total: int) -> Callable[[Endpoint], Any]:
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        while sent < total:
+            yield b" " * 65536
+            sent += 65536
+
+    def send(endpoint: Endpoint) -> requests.Response:
+        return requests.post(endpoint.url, data=chunks(), headers=JSON, timeout=10)
+
+    return send
+
+
+def _missing_column(payload: dict[str, Any]) -> dict[str, Any]:
+    split = payload["dataframe_split"]
+    return {
+        "dataframe_split": {
+            "columns": split["columns"][1:],
+            "data": [row[1:] for row in split["data"]],
+        }
+    }
+
+
+def _text_in_number(payload: dict[str, Any]) -> dict[str, Any]:
+    split = payload["dataframe_split"]
+    column = split["columns"].index("amount")
+    for row in split["data"]:
+        row[column] = "a lot"
+    return payload
+
+
+def _mismatched(payload: dict[str, Any]) -> dict[str, Any]:
+    split = payload["dataframe_split"]
+    return {
+        "dataframe_split": {"columns": split["columns"], "data": [r[:-3] for r in split["data"]]}
+    }
+
+
+KINDS = [
+    Malformed("invalid JSON", 400, _post('{"dataframe_split": {', JSON)),
+    Malformed("empty body", 400, _post(b"", JSON)),
+    Malformed("no Content-Type", 415, _post(b'{"inputs": [[1]]}')),
+    Malformed("text/plain", 415, _post("hello", {"Content-Type": "text/plain"})),
+    Malformed(
+        "text/csv (MLflow would take it)", 415, _post("a,b\n1,2", {"Content-Type": "text/csv"})
+    ),
+    Malformed(
+        "body over the limit (Content-Length)",
+        413,
+        _post(b" " * (MAX_BODY_BYTES + 1), JSON),
+    ),
+    Malformed("chunked body over the limit", 411, _chunked(MAX_BODY_BYTES * 2)),
+    Malformed("chunked body (small)", 411, _chunked(10)),
+    Malformed(
+        "GET /invocations",
+        405,
+        lambda endpoint: requests.get(endpoint.url, timeout=10),
+    ),
+    Malformed(
+        "PUT /invocations",
+        405,
+        lambda endpoint: requests.put(endpoint.url, json={}, timeout=10),
+    ),
+    Malformed(
+        "unknown path",
+        404,
+        lambda endpoint: requests.post(
+            endpoint.url.replace("/invocations", "/predict"), json={}, timeout=10
+        ),
+    ),
+    Malformed("JSON that is a list", 400, _post_json(lambda p: [p])),
+    Malformed("wrong top-level key", 400, _post_json(lambda p: {"rows": p["dataframe_split"]})),
+    Malformed("missing column", 400, _post_json(_missing_column)),
+    Malformed("text in a number column", 400, _post_json(_text_in_number)),
+    Malformed("dataframe_split columns/data mismatch", 400, _post_json(_mismatched)),
+]
+
+
+def _valid(endpoint: Endpoint) -> None:
+    response = requests.post(endpoint.url, json=endpoint.model.payload(2), timeout=10)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 2
+
+
+def test_malformed_requests_get_4xx_with_a_message(endpoint: Endpoint) -> None:
+    _valid(endpoint)
+    table = []
+    wrong = []
+    for case in KINDS:
+        response = case.send(endpoint)
+        message = response.text.strip()
+        answered_by = "HAProxy" if "X-Served-By" not in response.headers else "MLflow"
+        table.append(f"{case.kind:40} {response.status_code} {answered_by:8} {message[:90]}")
+        if response.status_code != case.expected or not message:
+            wrong.append(f"{case.kind}: expected {case.expected}, got {response.status_code}")
+        _valid(endpoint)
+    print("\n" + "\n".join(table))
+    assert len(KINDS) >= 12
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("amount", None), ("merchant_category", "spaceship-dealer"), ("amount", "12.5")],
+    ids=["null", "unknown-category", "number-as-string"],
+)
+def test_content_mlflow_accepts_passes_through(
+    endpoint: Endpoint, column: str, value: object
+) -> None:
+    """Left to the model on purpose: the endpoint checks form, not content."""
+    payload = endpoint.model.payload(1)
+    split = payload["dataframe_split"]
+    split["data"][0][split["columns"].index(column)] = value
+    response = requests.post(endpoint.url, json=payload, timeout=10)
+    print(f"\n{column}={value!r}: {response.status_code} {response.text[:80]}")
+    assert response.status_code == 200
+    _valid(endpoint)
