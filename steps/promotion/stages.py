@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -136,7 +137,7 @@ def set_stage(ref: VersionRef, stage: str) -> None:
 
     Client().update_model_version(
         model_name_or_id=ref.model_name,
-        version_name_or_id=ref.version_id,
+        version_name_or_id=UUID(ref.version_id),
         stage=stage,
         force=True,
     )
@@ -144,8 +145,6 @@ def set_stage(ref: VersionRef, stage: str) -> None:
 
 def record_on_version(ref: VersionRef, metadata: dict[str, Any]) -> None:
     """Attach figures or a decision to the version (visible in the ZenML dashboard)."""
-    from uuid import UUID
-
     from zenml import log_metadata
 
     log_metadata(metadata=metadata, model_version_id=UUID(ref.version_id))
