@@ -110,8 +110,9 @@ class SplitterState(BaseModel):
         )
 
     def url(self) -> str:
-        """The stable scoring URL clients call."""
-        return f"http://{self.host}:{self.port}/invocations"
+        """The stable scoring URL clients call (loopback when HAProxy binds every address)."""
+        host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host
+        return f"http://{host}:{self.port}/invocations"
 
 
 def server_name(version: str) -> str:
@@ -331,6 +332,14 @@ def running_pid(files: SplitterFiles) -> int | None:
     except psutil.Error:
         return None
     return pid if str(files.config) in cmdline else None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel reports free now (ephemeral range); another process may take it later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -15,7 +15,9 @@ ZenML services (the store's service list, their daemons' files under
 is how :meth:`MLflowHAProxyModelDeployer.shut_down` finds them and nothing else.
 
 Known limits, left alone: the daemon's ``service.log`` gets every access log
-line and ZenML never rotates it; two processes changing one endpoint at the
+line and ZenML never rotates it; ZenML's health check asks only whether
+*something* answers /ping on the service's port (servers here get a
+kernel-assigned port to make a clash with another store's server unlikely); two processes changing one endpoint at the
 same moment are not serialized (the deployment steps run one at a time).
 """
 
@@ -30,6 +32,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar, cast
+from uuid import UUID
 
 from pydantic import Field
 from zenml.integrations.mlflow.flavors.mlflow_model_deployer_flavor import (
@@ -38,10 +41,19 @@ from zenml.integrations.mlflow.flavors.mlflow_model_deployer_flavor import (
 )
 from zenml.integrations.mlflow.model_deployers.mlflow_model_deployer import MLFlowModelDeployer
 from zenml.integrations.mlflow.services.mlflow_deployment import (
+    MLFLOW_HEALTHCHECK_URL_PATH,
+    MLFLOW_PREDICTION_URL_PATH,
     MLFlowDeploymentConfig,
+    MLFlowDeploymentEndpoint,
+    MLFlowDeploymentEndpointConfig,
     MLFlowDeploymentService,
 )
 from zenml.model_deployers import BaseModelDeployerFlavor
+from zenml.services import (
+    HTTPEndpointHealthMonitor,
+    HTTPEndpointHealthMonitorConfig,
+    ServiceEndpointProtocol,
+)
 
 from stacks.flavors import haproxy
 from stacks.flavors.haproxy import (
@@ -290,12 +302,14 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
         if port is None:
             self._remove_service(service)
             raise ServingError(f"{version.model_name} v{version.version}: the server has no port")
+        was_member = version.version in haproxy.model_servers(admin.show_stat())
         try:
             self._join_endpoint(admin, version.version, port)
             self._wait_until_up(admin, version.model_name, version.version)
         except ServingError:
             if started:
-                self._leave_endpoint(admin, version.version)
+                if not was_member:
+                    self._leave_endpoint(admin, version.version)
                 self._remove_service(service)
             raise
         record = state.versions.get(version.version)
@@ -362,8 +376,10 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
                 f"{model_name}: version {version} is the only weighted version; weight another "
                 "version first (set_weights), then retire this one"
             )
-        if haproxy.running_pid(files) is not None:
-            admin = AdminSocket(files.socket)
+        admin = AdminSocket(files.socket)
+        if haproxy.running_pid(files) is not None and version in haproxy.model_servers(
+            admin.show_stat()
+        ):
             self._set_weight(admin, version, 0)
             admin.checked(f"set server {self._server(version)} state drain")
             self._wait_drained(admin, version, drain_timeout)
@@ -441,6 +457,35 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
         return lines
 
     # --- servers ---------------------------------------------------------------------
+
+    def _create_new_service(
+        self, id: UUID, timeout: int, config: MLFlowDeploymentConfig
+    ) -> MLFlowDeploymentService:
+        """ZenML's service creation, on a port the kernel picked instead of the first free from 8000.
+
+        ZenML scans 8000 upward, machine-wide: two ZenML stores on one machine
+        (two users, two test sessions) race for the same ports, and its health
+        check only asks whether *something* answers /ping there, so a server
+        that failed can look healthy. A kernel-assigned ephemeral port makes
+        that collision unlikely; ``allocate_port`` still falls back to a scan.
+        """
+        config.root_runtime_path = self.local_path
+        endpoint = MLFlowDeploymentEndpoint(
+            config=MLFlowDeploymentEndpointConfig(
+                protocol=ServiceEndpointProtocol.HTTP,
+                prediction_url_path=MLFLOW_PREDICTION_URL_PATH,
+                port=haproxy.free_port(),
+                allocate_port=True,
+            ),
+            monitor=HTTPEndpointHealthMonitor(
+                config=HTTPEndpointHealthMonitorConfig(
+                    healthcheck_uri_path=MLFLOW_HEALTHCHECK_URL_PATH, use_head_request=False
+                )
+            ),
+        )
+        service = MLFlowDeploymentService(uuid=id, config=config, endpoint=endpoint)
+        service.start(timeout=timeout)
+        return service
 
     def splitter_services(self, model_name: str | None = None) -> list[MLFlowDeploymentService]:
         """MLflow services this flavor started (for one model or all), newest first."""

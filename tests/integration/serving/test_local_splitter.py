@@ -21,7 +21,7 @@ import requests
 
 from stacks.flavors import haproxy
 from stacks.flavors.haproxy import SplitterFiles, SplitterState, VersionRecord, pid_alive
-from stacks.flavors.traffic import ServingError
+from stacks.flavors.traffic import ServingError, SplitterMissingError, VersionToServe
 from tests.integration.serving.conftest import (
     MODEL_NAME,
     SERVER_TIMEOUT,
@@ -85,6 +85,28 @@ def test_port_taken_by_another_program_is_named(endpoint: Endpoint) -> None:
         with pytest.raises(ServingError, match=rf"port {port}.*deployment\.serving\.port"):
             haproxy.start_haproxy("haproxy", files, state)
     assert haproxy.running_pid(files) is None
+
+
+def test_check_ready_says_how_to_install_haproxy(
+    endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SplitterMissingError, match=r"sudo apt-get install haproxy.*brew"):
+        endpoint.deployer.check_ready()
+
+
+def test_a_server_that_cannot_start_leaves_nothing(endpoint: Endpoint) -> None:
+    """A model URI MLflow cannot load: ServingError with the server's log, nothing left over."""
+    deployer = endpoint.deployer
+    before = endpoint.weights()
+    broken = VersionToServe(MODEL_NAME, "2", f"models:/{MODEL_NAME}/99")
+    started = time.monotonic()
+    with pytest.raises(ServingError, match="did not become healthy") as caught:
+        deployer.serve_version(broken, timeout=20)
+    print(f"\nbroken server refused in {time.monotonic() - started:.1f} s: {caught.value}"[:600])
+    assert deployer.find_version_service(MODEL_NAME, "2") is None
+    assert endpoint.weights() == before
+    assert [b.version for b in deployer.backends(MODEL_NAME)] == ["1"]
 
 
 def test_version_1_serves_through_the_endpoint(endpoint: Endpoint) -> None:
