@@ -82,6 +82,17 @@ LOG_NOISE: tuple[LogNoise, ...] = (
         "(and the local orchestrator's 'Step X failed.' carries a bug's traceback)",
     ),
     LogNoise(
+        logger="zenml.model_deployers.base_model_deployer",
+        message=r"Deploying model server for \S+ with the following configuration: ",
+        why="a dump of the server's whole service config; the deploy prints the version it "
+        "serves and its endpoint",
+    ),
+    LogNoise(
+        logger="zenml.integrations.mlflow.model_deployers.mlflow_model_deployer",
+        message=r"Created a new MLflow deployment service: ",
+        why="the service's internal UUID; --status shows each server's version, pid and port",
+    ),
+    LogNoise(
         logger="mlflow.store.db.utils",
         message=r"(Creating initial MLflow database tables|Updating database tables)\.*$",
         why="MLflow creating its SQLite tracking store on a machine's first run; nothing to do",

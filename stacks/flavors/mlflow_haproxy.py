@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import ClassVar, cast
 from uuid import UUID
 
+import psutil
 from pydantic import Field
 from zenml.integrations.mlflow.flavors.mlflow_model_deployer_flavor import (
     MLFlowModelDeployerConfig,
@@ -78,6 +79,29 @@ SERVICE_PIPELINE = "fraudops-traffic-splitter"
 #: Once a server is started, how long HAProxy may take to see it healthy (rise 2, inter 1s).
 HEALTH_WAIT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10
+
+
+def process_tree(pid: int | None) -> list[psutil.Process]:
+    """``pid`` and every process below it, while they run (empty if ``pid`` is gone)."""
+    if pid is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def end_processes(processes: list[psutil.Process], timeout: float) -> None:
+    """SIGTERM what still runs of ``processes``, then SIGKILL what outlives ``timeout``."""
+    alive = [p for p in processes if p.is_running()]
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, survivors = psutil.wait_procs(alive, timeout=timeout)
+    for process in survivors:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 INSTALL_HINT = (
     "install it with 'sudo apt-get install haproxy' (Debian/Ubuntu) or 'brew install haproxy' "
     "(macOS), or set the model deployer's haproxy_binary to its path"
@@ -559,11 +583,19 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
         return served
 
     def _remove_service(self, service: MLFlowDeploymentService) -> None:
-        """Stop the server and delete its ZenML service and daemon files."""
+        """Stop the server and delete its ZenML service and daemon files.
+
+        ZenML stops the daemon process; the uvicorn it started can outlive it
+        (seen after a server was stopped while still starting: an orphan kept
+        answering on its port). Every process below the daemon is therefore
+        collected first and ended after ZenML's stop.
+        """
+        tree = process_tree(service.status.pid)
         with contextlib.suppress(RuntimeError):
             self.stop_model_server(service.uuid, timeout=STOP_TIMEOUT_SECONDS)
         with contextlib.suppress(RuntimeError):
             self.delete_model_server(service.uuid, timeout=STOP_TIMEOUT_SECONDS, force=True)
+        end_processes(tree, timeout=STOP_TIMEOUT_SECONDS)
 
     # --- HAProxy runtime -------------------------------------------------------------
 

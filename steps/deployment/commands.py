@@ -30,23 +30,44 @@ def _backend_line(backend: Backend, stages: dict[str, str]) -> str:
     )
 
 
+def decision_records(metadata: dict[str, Any], version: str) -> list[tuple[str, str]]:
+    """(timestamp, line) for each deployment decision recorded on one version."""
+    records: list[tuple[str, str]] = []
+    gates = metadata.get("deployment_gates")
+    if isinstance(gates, dict) and gates.get("at"):
+        records.append((str(gates["at"]), f"version {version}: {gates.get('summary')}"))
+    deployment = metadata.get("deployment")
+    if isinstance(deployment, dict) and deployment.get("serving_since"):
+        records.append(
+            (
+                str(deployment["serving_since"]),
+                f"version {version}: serving 100% since {deployment['serving_since']} "
+                f"(replaced {deployment.get('replaced_version', 'none')})",
+            )
+        )
+    rollback = metadata.get("rollback")
+    if isinstance(rollback, dict) and rollback.get("at"):
+        records.append(
+            (
+                str(rollback["at"]),
+                f"version {version}: rolled back to, from version "
+                f"{rollback.get('rolled_back_from')}, by {rollback.get('by')} at "
+                f"{rollback.get('at')}: {rollback.get('reason')}",
+            )
+        )
+    return records
+
+
 def last_decision(versions: list[VersionRef]) -> str | None:
     """The newest deployment decision recorded on any version, as one line."""
     from zenml.client import Client
 
     client = Client()
-    for ref in reversed(versions):
-        metadata = client.get_model_version(ref.model_name, ref.version).run_metadata
-        rollback: Any = metadata.get("rollback")
-        gates: Any = metadata.get("deployment_gates")
-        if isinstance(rollback, dict):
-            return (
-                f"version {ref.version}: rolled back to from {rollback.get('rolled_back_from')} "
-                f"by {rollback.get('by')} at {rollback.get('at')}: {rollback.get('reason')}"
-            )
-        if isinstance(gates, dict):
-            return f"version {ref.version}: {gates.get('summary', gates.get('decision'))}"
-    return None
+    records: list[tuple[str, str]] = []
+    for ref in versions:
+        metadata = dict(client.get_model_version(ref.model_name, ref.version).run_metadata)
+        records += decision_records(metadata, ref.version)
+    return max(records)[1] if records else None
 
 
 def status_lines(config: RunConfig) -> list[str]:

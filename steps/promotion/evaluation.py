@@ -32,6 +32,7 @@ from steps.promotion.rules import (
     fairness_verdict,
     threshold_verdict,
 )
+from steps.promotion.stages import now
 
 GATES = ("fair_comparison", "champion_vs_challenger", "absolute_thresholds", "fairness")
 
@@ -57,6 +58,7 @@ class CandidateEvaluation(BaseModel):
     def metadata(self) -> dict[str, Any]:
         """What the challenger's model version records (JSON-safe)."""
         return {
+            "at": now(),
             "decision": "passed" if self.decision.promoted else "rejected",
             "failed_gate": self.decision.failed_gate or "none",
             "summary": self.decision.reason(),

@@ -219,4 +219,4 @@ def sync_mlflow(model_name: str, challenger: VersionRef | None = None) -> None:
 def mlflow_aliases(model_name: str) -> dict[str, str]:
     """Alias -> MLflow version, as the MLflow registry has them now."""
     model = _mlflow_client().get_registered_model(model_name)
-    return dict(model.aliases)
+    return {alias: str(version) for alias, version in model.aliases.items()}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def _ok(result: Any) -> None:
 
 def _stages() -> dict[str, str]:
     versions = Client().list_model_versions(model=MODEL, size=100)
-    return {str(v.number): str(v.stage) for v in versions.items}
+    return {str(v.number): str(v.stage or "none") for v in versions.items}
 
 
 def _mlflow_version(version: str) -> str:
@@ -105,8 +106,18 @@ def _mlflow_version(version: str) -> str:
     return str(meta["mlflow_registered_version"])
 
 
+def _mlflow() -> MlflowClient:
+    """A client on the local stack's tracking store (the one run.py's steps write to)."""
+    client = Client()
+    if client.active_stack_model.name != "local":
+        client.activate_stack("local")
+    tracker = client.active_stack.experiment_tracker
+    assert tracker is not None
+    return MlflowClient(tracker.get_tracking_uri())  # type: ignore[attr-defined]
+
+
 def _aliases() -> dict[str, str]:
-    return dict(MlflowClient().get_registered_model(MODEL).aliases)
+    return {k: str(v) for k, v in _mlflow().get_registered_model(MODEL).aliases.items()}
 
 
 def _served_by(version: str) -> None:
@@ -128,7 +139,7 @@ def test_first_version_becomes_production_with_no_champion(configs: dict[str, Pa
     assert "champion: none" in result.stdout
     assert f"serves 100% at {ENDPOINT}" in result.stdout
     _served_by("1")
-    tags = MlflowClient().get_model_version(MODEL, _mlflow_version("1")).tags
+    tags = _mlflow().get_model_version(MODEL, _mlflow_version("1")).tags
     assert tags["zenml.model_version"] == "1"
     assert (
         tags["dataset_sha256"]
@@ -160,7 +171,7 @@ def test_each_gate_refuses_a_challenger_and_changes_nothing(
     assert _stages()["2"] == "none"
     gates: Any = Client().get_model_version(MODEL, "2").run_metadata["deployment_gates"]
     assert gates["decision"] == "rejected" and gates["failed_gate"] == gate
-    tags = MlflowClient().get_model_version(MODEL, _mlflow_version("2")).tags
+    tags = _mlflow().get_model_version(MODEL, _mlflow_version("2")).tags
     assert tags["deployment.rejected_by"] == gate
 
 
@@ -262,18 +273,26 @@ def test_rollback_serves_the_previous_champion_again_and_records_why(
     assert record["by"]
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server's daemon forks its uvicorn workers)."""
+    found = [pid]
+    for child in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.split():
+        found += _descendants(int(child))
+    return found
+
+
 def _pids() -> list[int]:
+    """Every process serving MODEL: each server (with its workers) and HAProxy."""
+    from stacks.flavors.haproxy import running_pid
     from steps.deployment.platform import active_splitter
 
-    Client().activate_stack("local")
-    splitter = active_splitter()
-    pids = [b.pid for b in splitter.backends(MODEL) if b.pid]
-    state = getattr(splitter, "splitter_pid", None)
-    if callable(state):
-        pid = state(MODEL)
-        if pid:
-            pids.append(pid)
-    return pids
+    _mlflow()  # activates the local stack in this process
+    splitter: Any = active_splitter()
+    pids = [pid for b in splitter.backends(MODEL) if b.pid for pid in _descendants(b.pid)]
+    haproxy = running_pid(splitter.splitter_files(MODEL))
+    return pids + ([haproxy] if haproxy else [])
 
 
 def _alive(pid: int) -> bool:
