@@ -132,11 +132,11 @@ def _served_by(version: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_first_version_becomes_production_with_no_champion(configs: dict[str, Path]) -> None:
-    _ok(run_cli("--pipeline", "train", "--config", str(configs["weak"])))
-    result = run_cli("--pipeline", "deploy", "--config", str(configs["weak"]))
+def test_release_trains_and_makes_the_first_version_production(configs: dict[str, Path]) -> None:
+    result = run_cli("--pipeline", "release", "--config", str(configs["weak"]))
     _ok(result)
-    assert "champion: none" in result.stdout
+    assert f"Model: {MODEL} version 1" in result.stdout
+    assert "Challenger: version 1; champion: none" in result.stdout
     assert f"serves 100% at {ENDPOINT}" in result.stdout
     _served_by("1")
     tags = _mlflow().get_model_version(MODEL, _mlflow_version("1")).tags
