@@ -33,6 +33,21 @@ def session_root() -> Iterator[Path]:
     yield _SESSION_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _stack_choice_stays_with_its_test() -> Iterator[None]:
+    """Undo a stack chosen for this process by a test (``run.select_stack`` sets the variable).
+
+    Without it, a test that selects e.g. ``sagemaker-seldon`` for itself leaves
+    every later in-process pipeline run on that stack.
+    """
+    before = os.environ.get("ZENML_ACTIVE_STACK_ID")
+    yield
+    if before is None:
+        os.environ.pop("ZENML_ACTIVE_STACK_ID", None)
+    else:
+        os.environ["ZENML_ACTIVE_STACK_ID"] = before
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove the session's state unless asked to keep it for debugging."""
     if not os.environ.get("FRAUDOPS_KEEP_TEST_STATE"):

@@ -59,7 +59,7 @@ def comparison_report_html(
     """
     verdicts: dict[str, GateVerdict] = {v.gate: v for v in decision.verdicts}
     if decision.promoted:
-        status = '<span class="status pass">PROMOTED</span>'
+        status = '<span class="status pass">PASSED EVERY GATE</span>'
     else:
         gate = GATE_TITLES.get(decision.failed_gate or "", decision.failed_gate or "")
         status = (

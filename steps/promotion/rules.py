@@ -325,7 +325,7 @@ class PromotionDecision(BaseModel):
         """One paragraph: promoted and on what, or rejected by which gate and why."""
         if self.promoted:
             gates = ", ".join(v.gate for v in self.verdicts)
-            return f"promoted: all {len(self.verdicts)} gates passed ({gates})"
+            return f"cleared for roll-out: all {len(self.verdicts)} gates passed ({gates})"
         failed = next(v for v in self.verdicts if v.gate == self.failed_gate)
         return f"rejected by the {failed.gate} gate: " + "; ".join(failed.reasons)
 

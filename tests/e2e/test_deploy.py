@@ -199,7 +199,7 @@ def test_a_better_challenger_replaces_the_champion_without_a_failed_request(
     _served_by("2")
     assert _stages()["1"] == "archived"
     report = PROJECT_ROOT / "reports" / "deployment" / f"{MODEL}-v2.html"
-    assert report.exists() and "PROMOTED" in report.read_text().upper()
+    assert report.exists() and "PASSED EVERY GATE" in report.read_text()
     status = run_cli("--status", "--config", str(configs["strong"]))
     _ok(status)
     assert ENDPOINT in status.stdout

@@ -71,14 +71,14 @@ def test_the_decision_leads_and_names_the_failing_gate() -> None:
     body = page[page.index("<body>") :]
     assert body.index("REJECTED") < body.index('id="fair_comparison"')
     assert "by the <strong>Fairness across segments</strong> gate" in body
-    assert "PROMOTED" not in body
+    assert "PASSED EVERY GATE" not in body
 
 
 def test_a_promotion_says_so() -> None:
     page = comparison_report_html(
         "fraud", "3", None, decide([champion_verdict(None, 0.0)]), None, None, FAIR
     )
-    assert '<span class="status pass">PROMOTED</span>' in page
+    assert '<span class="status pass">PASSED EVERY GATE</span>' in page
     assert "no production champion" in page
     # The gates the decision did not include are shown as not evaluated.
     assert page.count("not evaluated") == 3
