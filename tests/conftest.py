@@ -27,6 +27,19 @@ os.environ.pop("ZENML_STORE_URL", None)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, tell ZenML where the sources are.
+
+    ZenML finds the source root from the main module's file, and an xdist
+    worker's main module has none; the project root is what every other run
+    resolves to.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from zenml.utils import source_utils
+
+        source_utils.set_custom_source_root(str(PROJECT_ROOT))
+
+
 @pytest.fixture(scope="session")
 def session_root() -> Iterator[Path]:
     """The temp directory holding this session's ZenML and MLflow state."""

@@ -16,6 +16,7 @@ tests end):
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,9 +122,12 @@ def object_store(
         endpoint = f"http://{host}:{port}"
         loopback_env.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
         bucket = urlsplit(stack_components["artifact_store"]["configuration"]["path"]).netloc
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        # moto's backend is per process: a bucket made by an earlier server in this process stays.
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+            )
         yield endpoint
     finally:
         server.stop()
