@@ -38,11 +38,16 @@ def decision_records(metadata: dict[str, Any], version: str) -> list[tuple[str, 
         records.append((str(gates["at"]), f"version {version}: {gates.get('summary')}"))
     deployment = metadata.get("deployment")
     if isinstance(deployment, dict) and deployment.get("serving_since"):
+        how = (
+            f"rolled back to from version {deployment.get('replaced_version')} by "
+            f"{deployment.get('promoted_by')}: {deployment.get('reason')}"
+            if deployment.get("rollback")
+            else f"replaced {deployment.get('replaced_version', 'none')}"
+        )
         records.append(
             (
                 str(deployment["serving_since"]),
-                f"version {version}: serving 100% since {deployment['serving_since']} "
-                f"(replaced {deployment.get('replaced_version', 'none')})",
+                f"version {version}: serving 100% since {deployment['serving_since']} ({how})",
             )
         )
     rollback = metadata.get("rollback")
