@@ -160,7 +160,14 @@ def registered_model(
     model = fit_model(train_set, specs, data.target, data.task, config.training, metric).model
     features = [f.name for f in specs]
     root = stack_components["artifact_store"]["configuration"]["path"]
-    experiment = mlflow.create_experiment(STACK_NAME, artifact_location=f"{root}/mlflow")
+    # A package fixture runs again when one worker takes this package's files apart (xdist):
+    # the session's MLflow store keeps the experiment from the first time.
+    existing = mlflow.get_experiment_by_name(STACK_NAME)
+    experiment = (
+        existing.experiment_id
+        if existing is not None
+        else mlflow.create_experiment(STACK_NAME, artifact_location=f"{root}/mlflow")
+    )
     with mlflow.start_run(experiment_id=experiment):
         example = train_set[features].head(5).reset_index(drop=True)
         info = log_sklearn_model(model, example, MODEL_NAME)
