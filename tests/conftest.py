@@ -17,7 +17,8 @@ import pytest
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="fraudops-tests-"))
 os.environ["ZENML_CONFIG_PATH"] = str(_SESSION_ROOT / "zenml")
-os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT / 'mlflow.db'}"
+SESSION_TRACKING_URI = f"sqlite:///{_SESSION_ROOT / 'mlflow.db'}"
+os.environ["MLFLOW_TRACKING_URI"] = SESSION_TRACKING_URI
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
@@ -46,19 +47,50 @@ def session_root() -> Iterator[Path]:
     yield _SESSION_ROOT
 
 
-@pytest.fixture(autouse=True)
-def _stack_choice_stays_with_its_test() -> Iterator[None]:
-    """Undo a stack chosen for this process by a test (``run.select_stack`` sets the variable).
-
-    Without it, a test that selects e.g. ``sagemaker-seldon`` for itself leaves
-    every later in-process pipeline run on that stack.
-    """
-    before = os.environ.get("ZENML_ACTIVE_STACK_ID")
-    yield
+def _restore_stack_choice(before: str | None) -> None:
     if before is None:
         os.environ.pop("ZENML_ACTIVE_STACK_ID", None)
     else:
         os.environ["ZENML_ACTIVE_STACK_ID"] = before
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stack_choice_stays_with_its_module() -> Iterator[None]:
+    """Undo a stack chosen for this process by a module's fixtures or tests.
+
+    ``run.select_stack`` sets ``ZENML_ACTIVE_STACK_ID`` for the process. Left
+    set, it would put every later in-process run on that stack, and a
+    subprocess on another ZenML store would look for a stack id it lacks.
+    Autouse module fixtures are set up before the module's own, so this also
+    undoes a choice made by a module fixture (which trains once per module).
+    """
+    before = os.environ.get("ZENML_ACTIVE_STACK_ID")
+    yield
+    _restore_stack_choice(before)
+    _restore_tracking_uri()
+
+
+def _restore_tracking_uri() -> None:
+    """Point MLflow back at the session's store after a module that moved it.
+
+    ZenML's tracker sets ``MLFLOW_TRACKING_URI`` to the stack's store for a
+    step and empties MLflow's URI after it (MLflow then falls back to a
+    ``./mlruns`` file store it refuses); the next module in this process,
+    whichever it is under xdist, starts from the session's store again.
+    """
+    import sys
+
+    os.environ["MLFLOW_TRACKING_URI"] = SESSION_TRACKING_URI
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(SESSION_TRACKING_URI)
+
+
+@pytest.fixture(autouse=True)
+def _stack_choice_stays_with_its_test() -> Iterator[None]:
+    """The same for one test: one that selects e.g. ``sagemaker-seldon`` keeps it to itself."""
+    before = os.environ.get("ZENML_ACTIVE_STACK_ID")
+    yield
+    _restore_stack_choice(before)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -61,7 +61,8 @@ def zenml_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [str(Path(sys.executable).with_name("zenml")), *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
+        # The stack this process chose lives in another store than the module's.
+        env={**{k: v for k, v in os.environ.items() if k != "ZENML_ACTIVE_STACK_ID"}, **env},
         capture_output=True,
         text=True,
         timeout=120,
