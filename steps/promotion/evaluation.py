@@ -34,8 +34,6 @@ from steps.promotion.rules import (
 )
 from steps.promotion.stages import now
 
-GATES = ("fair_comparison", "champion_vs_challenger", "absolute_thresholds", "fairness")
-
 
 class CandidateEvaluation(BaseModel):
     """The figures and verdicts of one challenger against one champion (or none)."""

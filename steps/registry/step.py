@@ -18,6 +18,13 @@ from zenml.model.utils import link_artifact_version_to_model_version
 
 from steps.data.info import DatasetInfo
 from steps.evaluation.metrics import decision_threshold_of
+from steps.promotion.stages import (
+    TAG_DATASET,
+    TAG_STAGE,
+    TAG_ZENML_MODEL,
+    TAG_ZENML_VERSION,
+    TAG_ZENML_VERSION_ID,
+)
 from steps.registry.mlflow_model import log_sklearn_model
 from steps.registry.provenance import Provenance, package_versions
 
@@ -147,13 +154,11 @@ def _register(
         registered_model_name,
         str(model_info.registered_model_version),
         {
-            "zenml.model": registered_model_name,
-            "zenml.model_version": str(zenml_version),
-            "zenml.model_version_id": str(context.model_version.id)
-            if context.model_version
-            else "",
-            "dataset_sha256": dataset_info.sha256 or "",
-            "zenml.stage": "none",
+            TAG_ZENML_MODEL: registered_model_name,
+            TAG_ZENML_VERSION: str(zenml_version),
+            TAG_ZENML_VERSION_ID: str(context.model_version.id) if context.model_version else "",
+            TAG_DATASET: dataset_info.sha256 or "",
+            TAG_STAGE: "none",
         },
     )
     metadata = lineage_metadata(dataset_info, provenance, stack_name, metrics)
