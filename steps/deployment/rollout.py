@@ -140,12 +140,21 @@ def restore(
 def retire_others(
     splitter: TrafficSplitter, model_name: str, keep: str, drain_timeout: float
 ) -> list[str]:
-    """Drain and stop every server of the model except ``keep``'s; what was stopped."""
+    """Drain and stop every server of the model except ``keep``'s; what was stopped.
+
+    Runs after the switch succeeded, so a server that will not stop is logged
+    (``--undeploy`` or the next deploy stops it), not an error: ``keep`` already
+    serves every request and is production.
+    """
     retired = []
     for backend in splitter.backends(model_name):
         if backend.version == keep:
             continue
-        splitter.retire_version(model_name, backend.version, drain_timeout)
+        try:
+            splitter.retire_version(model_name, backend.version, drain_timeout)
+        except Exception as error:
+            logger.warning("could not stop version %s's server: %s", backend.version, error)
+            continue
         retired.append(backend.version)
     return retired
 
