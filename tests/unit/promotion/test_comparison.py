@@ -34,6 +34,17 @@ FEATURES = [
 ]
 
 
+def _binary_predictions(scores: np.ndarray) -> ModelPredictions:
+    """Binary predictions from positive-class scores, deciding at 0.5."""
+    return ModelPredictions(
+        task="binary",
+        y_pred=(scores >= 0.5).astype(int),
+        proba=np.c_[1 - scores, scores],
+        classes=np.array([0, 1]),
+        positive=1,
+    )
+
+
 def _frame(task: str, rows: int, seed: int) -> pd.DataFrame:
     """Features, a target that depends on them, and a segment column the model never reads."""
     rng = np.random.default_rng(seed)
@@ -184,13 +195,7 @@ def test_ranking_metrics_handle_tied_scores_like_scikit_learn() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=300)
     scores = np.round(np.clip(0.3 * y + rng.random(300) * 0.7, 0, 1), 1)  # many ties
-    predictions = ModelPredictions(
-        task="binary",
-        y_pred=(scores >= 0.5).astype(int),
-        proba=np.c_[1 - scores, scores],
-        classes=np.array([0, 1]),
-        positive=1,
-    )
+    predictions = _binary_predictions(scores)
     assert metric_value("roc_auc", "binary", y, predictions) == pytest.approx(
         roc_auc_score(y, scores)
     )
@@ -331,13 +336,7 @@ def test_segments_report_small_and_single_class_ones_without_judging_them() -> N
     y = rng.integers(0, 2, size=len(rows))
     y[120:270] = 0  # "basic" has one class only
     scores = np.clip(0.4 * y + rng.random(len(rows)) * 0.6, 0, 1)
-    predictions = ModelPredictions(
-        task="binary",
-        y_pred=(scores >= 0.5).astype(int),
-        proba=np.c_[1 - scores, scores],
-        classes=np.array([0, 1]),
-        positive=1,
-    )
+    predictions = _binary_predictions(scores)
     figures = {
         f.value: f for f in segment_figures(rows, y, predictions, "plan", "roc_auc", "binary", 100)
     }
