@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["binary", "multiclass", "regression"]
 FeatureKind = Literal["numeric", "categorical", "text"]
@@ -397,6 +397,81 @@ class ServingConfig(StrictModel):
     workers: int = Field(1, ge=1, le=16, description="Worker processes per prediction server.")
 
 
+class LoadTestConfig(StrictModel):
+    """A bounded, headless Locust run against the challenger's own server, before any traffic.
+
+    Its figures are Locust's, measured by Locust's own client processes on this
+    machine: they include the client's scheduling and JSON handling, not only
+    the server's time (on 2 cores several times a lean loader's). Set the SLA
+    with that in mind.
+    """
+
+    rate: float = Field(20.0, gt=0.0, le=10_000.0, description="Requests per second aimed at.")
+    users: int = Field(
+        4, ge=1, le=1_000, description="Locust users sharing the rate (each paced)."
+    )
+    duration: int = Field(20, ge=2, le=3_600, description="Seconds the load lasts.")
+    rows_per_request: int = Field(1, ge=1, le=10_000, description="Holdout rows per request.")
+    max_p99_ms: float = Field(1_000.0, gt=0.0, description="SLA: Locust's 99th percentile.")
+    max_error_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="SLA: failed requests / requests."
+    )
+    min_requests: int = Field(
+        20, ge=1, description="Fewer completed requests than this cannot show the SLA holds."
+    )
+
+
+class CanaryConfig(StrictModel):
+    """A growing share of real traffic for the challenger, judged against the champion.
+
+    Each step routes ``steps[i]`` percent to the challenger, waits until it has
+    answered ``min_requests`` (at most ``max_wait`` seconds), then compares the
+    window's figures the splitter counted for both versions. A check that fails
+    is repeated on a new window; ``max_failed_checks`` failures in a row roll
+    the challenger back. After the last step passes the challenger takes 100%.
+    """
+
+    steps: list[int] = Field(
+        default_factory=lambda: [10, 50],
+        min_length=1,
+        description="Challenger's share per step, percent, strictly increasing, each 1..99.",
+    )
+    min_requests: int = Field(
+        50, ge=1, description="Challenger requests a window needs before it is judged."
+    )
+    max_wait: float = Field(
+        120.0, gt=0.0, description="Seconds a window may take to collect min_requests."
+    )
+    poll_interval: float = Field(
+        1.0, gt=0.0, le=60.0, description="Seconds between reads of the splitter's figures."
+    )
+    max_error_rate_increase: float = Field(
+        0.01, ge=0.0, le=1.0,
+        description="Challenger's error rate (4xx + 5xx) may exceed the champion's by this much.",
+    )
+    max_latency_ms: float = Field(
+        500.0, gt=0.0, description="Challenger's mean response time the splitter reports."
+    )
+    max_failed_checks: int = Field(
+        2, ge=1, le=100, description="Failed checks in a row that trigger rollback."
+    )
+    too_little_traffic: Literal["rollback", "hold"] = Field(
+        "rollback",
+        description="When a window ends with fewer than min_requests: 'rollback' rejects the "
+        "challenger; 'hold' routes all traffic back to the champion, keeps the challenger in "
+        "staging (not rejected) and fails the run so it can be deployed again later.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_shares(cls, steps: list[int]) -> list[int]:
+        if any(not 1 <= s <= 99 for s in steps):
+            raise ValueError(f"every step must be a share 1..99 percent, got {steps}")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError(f"steps must be strictly increasing, got {steps}")
+        return steps
+
+
 class DeploymentConfig(StrictModel):
     """The rules a challenger must pass to replace the production champion, and serving."""
 
@@ -407,6 +482,15 @@ class DeploymentConfig(StrictModel):
     )
     fairness: FairnessConfig | None = None
     serving: ServingConfig = ServingConfig()
+    load_test: LoadTestConfig | None = Field(
+        default_factory=LoadTestConfig,
+        description="Locust against the challenger's own server before any traffic; null skips.",
+    )
+    canary: CanaryConfig | None = Field(
+        default_factory=CanaryConfig,
+        description="Widen the challenger's share in steps while a champion serves; null "
+        "switches all traffic at once after the smoke test (and load test).",
+    )
 
 
 class ModelRegistration(StrictModel):

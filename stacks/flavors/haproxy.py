@@ -491,6 +491,9 @@ class ServerStat:
     total_requests: int  # req_tot (HTTP requests sent to this server)
     check_status: str
     address: str = ""  # "127.0.0.1:8001"
+    responses_4xx: int = 0  # hrsp_4xx
+    responses_5xx: int = 0  # hrsp_5xx (HAProxy's own 503s for a dead server included)
+    response_ms: float | None = None  # rtime: mean time to response headers, last 1024
 
     @property
     def up(self) -> bool:
@@ -525,6 +528,9 @@ def parse_show_stat(text: str) -> list[ServerStat]:
                 total_requests=_int(row.get("req_tot")),
                 check_status=row.get("check_status") or "",
                 address=row.get("addr") or "",
+                responses_4xx=_int(row.get("hrsp_4xx")),
+                responses_5xx=_int(row.get("hrsp_5xx")),
+                response_ms=float(row["rtime"]) if row.get("rtime") else None,
             )
         )
     return stats

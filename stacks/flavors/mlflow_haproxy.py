@@ -69,6 +69,7 @@ from stacks.flavors.traffic import (
     EndpointSettings,
     ServingError,
     SplitterMissingError,
+    TrafficCounters,
     VersionToServe,
 )
 
@@ -443,6 +444,30 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
                 )
             )
         return found
+
+    def traffic_counters(self, model_name: str) -> dict[str, TrafficCounters]:
+        """HAProxy's own figures per version's server (``show stat``: req_tot, hrsp_4xx/5xx, rtime).
+
+        ``rtime`` rather than ``ttime``: the total time includes the idle time
+        of kept-alive connections, which says nothing about the model.
+        """
+        files = self.splitter_files(model_name)
+        if haproxy.running_pid(files) is None:
+            raise ServingError(f"{model_name}: the HAProxy endpoint is not running")
+        try:
+            stats = haproxy.model_servers(AdminSocket(files.socket).show_stat())
+        except OSError as error:
+            raise ServingError(f"{model_name}: cannot read HAProxy's figures: {error}") from error
+        return {
+            version: TrafficCounters(
+                version=version,
+                requests=stat.total_requests,
+                responses_4xx=stat.responses_4xx,
+                responses_5xx=stat.responses_5xx,
+                recent_latency_ms=stat.response_ms if stat.total_requests else None,
+            )
+            for version, stat in stats.items()
+        }
 
     def shut_down(self, model_name: str | None = None) -> list[str]:
         """Stop the HAProxy endpoint(s) and every MLflow server this flavor started; nothing else.

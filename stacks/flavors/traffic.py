@@ -51,6 +51,25 @@ class Backend:
     protocol: str = "mlflow"  # what ``url`` speaks: "mlflow" (/invocations) or "v2" (MLServer)
 
 
+@dataclass(frozen=True)
+class TrafficCounters:
+    """What the splitter counted for one version's backend, for the canary's analysis.
+
+    The counts are cumulative (since the splitter or the metrics started), so
+    a window's figures are the difference of two reads; ``recent_latency_ms``
+    is the splitter's own average response time over its latest responses
+    (HAProxy's ``rtime``: the last 1024 responses, time to the response
+    headers, idle keep-alive excluded; on Seldon the mean over the component's
+    Prometheus lookback), or None while the version has answered nothing.
+    """
+
+    version: str
+    requests: int
+    responses_4xx: int
+    responses_5xx: int
+    recent_latency_ms: float | None = None
+
+
 class ServingError(RuntimeError):
     """Serving could not be done as asked (a server did not start, the splitter refused)."""
 
@@ -101,6 +120,14 @@ class TrafficSplitter(Protocol):
 
     def backends(self, model_name: str) -> list[Backend]:
         """Every version the endpoint knows, with its weight, state and health."""
+        ...
+
+    def traffic_counters(self, model_name: str) -> dict[str, TrafficCounters]:
+        """The splitter's cumulative figures per version (every version it routes to).
+
+        Raises ServingError if the figures cannot be read (the splitter is
+        down, the metrics backend does not answer).
+        """
         ...
 
     def shut_down(self, model_name: str | None = None) -> list[str]:

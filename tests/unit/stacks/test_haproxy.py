@@ -165,3 +165,15 @@ def test_state_file_round_trips(tmp_path: Path) -> None:
     loaded = haproxy.load_state(files)
     assert loaded == state and loaded is not None and loaded.settings() == settings
     assert loaded.url() == "http://127.0.0.1:6123/invocations"
+
+
+def test_show_stat_carries_the_canary_figures() -> None:
+    """hrsp_4xx, hrsp_5xx and rtime per server, read from their own columns."""
+    header = RECORDED_SHOW_STAT.splitlines()[0][2:].split(",")
+    values = RECORDED_SHOW_STAT.splitlines()[2].split(",")
+    row = dict(zip(header, values, strict=False))
+    row.update({"hrsp_4xx": "3", "hrsp_5xx": "2", "rtime": "17", "ttime": "900"})
+    line = ",".join(row[name] for name in header)
+    text = "\n".join([RECORDED_SHOW_STAT.splitlines()[0], line]) + "\n"
+    (stat,) = parse_show_stat(text)
+    assert (stat.responses_4xx, stat.responses_5xx, stat.response_ms) == (3, 2, 17.0)
