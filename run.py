@@ -44,6 +44,8 @@ EXIT_DATA_INVALID = 3
 EXIT_QUALITY_GATE = 4
 EXIT_PROMOTION_REJECTED = 5
 EXIT_SERVING_FAILED = 6
+EXIT_ROLLED_BACK = 7
+EXIT_CANARY_HELD = 8
 
 PIPELINES = {
     "train": "the training pipeline: ingest, validate, split, train, evaluate, register",
@@ -70,6 +72,9 @@ GATE_EXIT_CODES = {
     "SplitterMissingError": EXIT_SERVING_FAILED,
     "NoSplitterError": EXIT_USAGE,
     "UnknownVersionError": EXIT_USAGE,
+    "LoadTestFailedError": EXIT_ROLLED_BACK,
+    "CanaryRolledBackError": EXIT_ROLLED_BACK,
+    "CanaryHeldError": EXIT_CANARY_HELD,
 }
 
 
@@ -135,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
               5  deploy: a promotion gate refused the challenger; nothing changed
               6  deploy/rollback: serving failed (server, smoke test, splitter); the
                  endpoint routes to the version that served before
+              7  deploy: the challenger failed its load test (it got no traffic) or the
+                 canary rolled it back (error rate or latency); it is rejected and the
+                 champion serves every request
+              8  deploy: the canary saw too little traffic to judge and the config says
+                 hold; the champion serves every request, the challenger stays in staging
 
             examples:
               python run.py --pipeline train --config configs/local.yaml
@@ -145,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
               python run.py --pipeline deploy --config configs/local.yaml
               python run.py --pipeline rollback --config configs/local.yaml --reason "alert 4711"
               python run.py --status --config configs/local.yaml
+              python run.py --replay --config configs/local.yaml --rate 20 --duration 300
               python run.py --pipeline train --config configs/prod.yaml --stack kubeflow-seldon
             """
         ).replace("{pipelines}", pipelines),
@@ -187,6 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop every prediction server and splitter this project started, and nothing "
         "else; stages are kept, --serve brings production back (needs --config)",
+    )
+    action.add_argument(
+        "--replay",
+        action="store_true",
+        help="send the production version's holdout rows to the stable endpoint at --rate "
+        "requests/s for --duration seconds (Locust, headless), e.g. in a second terminal "
+        "while a deploy's canary watches real traffic; prints Locust's figures (needs --config)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=20.0,
+        metavar="R",
+        help="replay: requests per second (default 20)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive_int,
+        default=120,
+        metavar="SECONDS",
+        help="replay: how long to send (default 120)",
     )
     parser.add_argument(
         "--model-version",
@@ -236,6 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
         "stays ZENML_LOGGING_VERBOSITY (INFO, or DEBUG for more)",
     )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
+    return value
 
 
 def local_data_problem(config: RunConfig, config_path: Path) -> str | None:
@@ -555,8 +607,15 @@ def run_rollback(config: RunConfig, to_version: str | None, reason: str) -> Pipe
 
 def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
     """--status, --serve or --undeploy: print what the command did."""
+    from steps.deployment.loadtest import LoadTestError
+
     from stacks.flavors.traffic import ServingError
-    from steps.deployment.commands import serve_production, status_lines, undeploy_lines
+    from steps.deployment.commands import (
+        replay_traffic,
+        serve_production,
+        status_lines,
+        undeploy_lines,
+    )
     from steps.deployment.platform import NoSplitterError
     from steps.promotion.stages import UnknownVersionError
 
@@ -565,8 +624,16 @@ def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
             lines = status_lines(config)
         elif args.serve:
             lines = serve_production(config)
+        elif args.replay:
+            lines = replay_traffic(config, args.rate, args.duration, progress=print)
         else:
             lines = undeploy_lines()
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except LoadTestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except (UnknownVersionError, NoSplitterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -586,7 +653,10 @@ def report_deploy(run: PipelineRunResponse, config: RunConfig) -> None:
         print(f"Comparison report: {path}")
     step = run.steps.get("serve_challenger")
     if step is not None and step.status.value == "completed":
+        from steps.deployment.commands import release_check_lines
+
         rollout = step.outputs["rollout"][0].load()
+        print("\n".join(release_check_lines(rollout)))
         replaced = rollout["replaced"]
         print(
             f"Version {rollout['serving']} of '{config.model.name}' is production and serves "
@@ -689,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def action_flag(args: argparse.Namespace) -> str:
     """The action the user asked for, as they typed it (for usage errors)."""
-    for flag in ("describe_data", "status", "serve", "undeploy"):
+    for flag in ("describe_data", "status", "serve", "undeploy", "replay"):
         if getattr(args, flag):
             return "--" + flag.replace("_", "-")
     return "--pipeline"

@@ -11,6 +11,7 @@ JSON-serialisable (no paths that only exist on the client, no callables).
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -467,7 +468,7 @@ class CanaryConfig(StrictModel):
     def _increasing_shares(cls, steps: list[int]) -> list[int]:
         if any(not 1 <= s <= 99 for s in steps):
             raise ValueError(f"every step must be a share 1..99 percent, got {steps}")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps must be strictly increasing, got {steps}")
         return steps
 

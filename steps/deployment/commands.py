@@ -6,6 +6,7 @@ them directly. They act through the active stack's model deployer only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from configs.schema import RunConfig
@@ -48,6 +49,16 @@ def decision_records(metadata: dict[str, Any], version: str) -> list[tuple[str, 
             (
                 str(deployment["serving_since"]),
                 f"version {version}: serving 100% since {deployment['serving_since']} ({how})",
+            )
+        )
+    checks = metadata.get("release_checks")
+    if isinstance(checks, dict) and checks.get("at"):
+        records.append(
+            (
+                str(checks["at"]),
+                f"version {version}: {checks.get('decision')} by the "
+                f"{str(checks.get('rejected_by') or 'canary').replace('_', ' ')}: "
+                f"{checks.get('reason')}",
             )
         )
     rollback = metadata.get("rollback")
@@ -144,3 +155,76 @@ def undeploy_lines() -> list[str]:
     """Stop every prediction server and splitter this project started; nothing else."""
     stopped = active_splitter().shut_down(None)
     return stopped or ["Nothing was running."]
+
+
+def release_check_lines(rollout: dict[str, Any]) -> list[str]:
+    """The load test's and the canary's figures of a deploy, one line each, for the user."""
+    lines = []
+    load = rollout.get("load_test")
+    if isinstance(load, dict):
+        lines.append(
+            f"Load test: {load['requests']} requests, {load['error_rate']:.2%} errors, "
+            f"p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms "
+            f"({load['achieved_rps']:.1f} req/s); report: {load['report']}"
+        )
+    for check in rollout.get("canary") or []:
+        mine, theirs = check["challenger"], check["champion"]
+        lines.append(
+            f"Canary step {check['step']} ({check['share']}%), check {check['check']}: "
+            f"{check['outcome']}: {mine['requests']} vs {theirs['requests']} requests, "
+            f"errors {mine['error_rate']:.2%} vs {theirs['error_rate']:.2%}, "
+            f"{check['seconds']:.0f} s"
+        )
+    return lines
+
+
+def replay_traffic(
+    config: RunConfig,
+    rate: float,
+    duration: int,
+    users: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Send the production version's holdout rows to the stable endpoint (Locust, headless).
+
+    What a laptop user runs in a second terminal to watch a canary judge real
+    requests; CI's release job runs it in the background for the same reason.
+    """
+    from pathlib import Path
+
+    from steps.deployment.candidates import load_version
+    from steps.deployment.loadtest import replay
+    from steps.promotion.stages import version_in_stage
+
+    name = config.model.name
+    configure_mlflow_from_stack()
+    production = version_in_stage(name, "production")
+    if production is None:
+        raise UnknownVersionError(
+            f"{name} has no production version whose holdout rows could be replayed; "
+            "deploy one first (python run.py --pipeline release --config ...)"
+        )
+    splitter = active_splitter()
+    url = splitter.endpoint_url(name)
+    if url is None:
+        raise UnknownVersionError(
+            f"{name}'s endpoint is not running; start it with python run.py --serve --config ..."
+        )
+    loaded = load_version(production, train_set=False, holdout_set=True)
+    assert loaded.holdout_set is not None
+    rows = loaded.holdout_set.drop(columns=[loaded.dataset_info.target], errors="ignore")
+    users = users or max(1, min(20, round(rate / 10)))
+    if progress is not None:
+        progress(
+            f"Replaying {len(rows)} holdout rows of version {production.version} to {url} at "
+            f"{rate:g} req/s for {duration} s ({users} Locust users); Ctrl-C stops"
+        )
+    out_dir = Path("reports") / "replay"
+    protocol = next((b.protocol for b in splitter.backends(name)), "mlflow")
+    figures = replay(url, protocol, rows, rate, duration, users, out_dir, progress=progress)
+    return [
+        f"Replayed {figures.requests} requests in {figures.duration_s:.0f} s "
+        f"({figures.achieved_rps:.1f} req/s): {figures.failures} failed, "
+        f"p50 {figures.p50_ms:.0f} ms, p99 {figures.p99_ms:.0f} ms (Locust's figures; "
+        f"report in {out_dir})"
+    ]

@@ -14,7 +14,7 @@ rollback (a former champion) and by ``--serve`` (production after a reboot).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -45,6 +45,7 @@ class SwitchResult:
     replaced: str | None
     smoke: SmokeResult
     retired: list[str] = field(default_factory=list)
+    checked: dict[str, object] = field(default_factory=dict)  # before_full_traffic's figures
 
 
 def switch_to(
@@ -56,8 +57,13 @@ def switch_to(
     target: str,
     serving: ServingConfig,
     record: dict[str, object] | None = None,
+    before_full_traffic: Callable[[Backend], Mapping[str, object]] | None = None,
 ) -> SwitchResult:
     """Serve ``new`` at 100% behind the endpoint and make it the production version.
+
+    ``before_full_traffic`` runs after the smoke test and before the switch
+    (the load test and the canary); what it returns is recorded with the
+    deployment, and an error it raises undoes the switch like any other.
 
     ``old`` is the current production version (None if there is none). On
     success ``new`` is in stage production, ``old`` archived and its server
@@ -75,6 +81,7 @@ def switch_to(
         )
         smoke = smoke_test(backend, model, smoke_rows, target)
         logger.info("Smoke test passed: %d of %d predictions match", smoke.matching, smoke.rows)
+        checked = dict(before_full_traffic(backend)) if before_full_traffic else {}
         splitter.set_weights(name, {new.version: 100})
         set_stage(new, "production")  # ZenML archives the previous holder
         record_on_version(
@@ -87,6 +94,7 @@ def switch_to(
                     "replaced_version": old.version if old else "none",
                     "endpoint": endpoint,
                     "smoke_test_rows": smoke.rows,
+                    **checked,
                 }
             },
         )
@@ -101,6 +109,7 @@ def switch_to(
         replaced=old.version if old else None,
         smoke=smoke,
         retired=retired,
+        checked=checked,
     )
 
 

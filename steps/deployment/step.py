@@ -7,21 +7,36 @@ steps/deployment/platform.py); the switch itself is the plain function
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from zenml import step
+from zenml import save_artifact, step
+from zenml.types import HTMLString
 
 from configs.schema import RunConfig
 from steps.deployment.candidates import load_version
 from steps.deployment.platform import active_splitter
+from steps.deployment.release_checks import (
+    checks_before_full_traffic,
+    load_test_dir,
+    rejection_record,
+)
 from steps.deployment.rollback import plan_rollback, rollback_record
 from steps.deployment.rollout import switch_to
 from steps.promotion.evaluation import CandidateEvaluation
 from steps.promotion.stages import (
+    TAG_DECISION,
+    TAG_REASON,
+    TAG_REJECTED_BY,
+    VersionRef,
     configure_mlflow_from_stack,
     get_version,
+    now,
     record_on_version,
+    set_stage,
+    sync_mlflow,
+    tag_mlflow_version,
     version_in_stage,
 )
 
@@ -50,17 +65,64 @@ def serve_challenger(
     new = get_version(name, evaluation.challenger_version)
     old = version_in_stage(name, "production")
     loaded = load_version(new, train_set=False, holdout_set=False)
-    result = switch_to(
-        active_splitter(),
-        new,
-        old,
-        loaded.model,
-        compared_rows,
-        loaded.dataset_info.target,
-        config.deployment.serving,
-        record={"champion_before": old.version if old else "none"},
+    target = loaded.dataset_info.target
+    splitter = active_splitter()
+    checks = checks_before_full_traffic(
+        splitter,
+        config.deployment,
+        name,
+        old.version if old else None,
+        compared_rows.drop(columns=[target], errors="ignore"),
+        load_test_dir(name, new.version),
+        on_report=lambda path: _keep_load_test_report(name, new.version, path),
     )
-    return _switch_summary(result)
+    try:
+        result = switch_to(
+            splitter,
+            new,
+            old,
+            loaded.model,
+            compared_rows,
+            target,
+            config.deployment.serving,
+            record={"champion_before": old.version if old else "none"},
+            before_full_traffic=checks,
+        )
+    except Exception as error:
+        _record_verdict(new, error)
+        raise
+    return {**_switch_summary(result), **result.checked}
+
+
+def _keep_load_test_report(model_name: str, version: str, html: Path) -> None:
+    """Locust's HTML report as a ZenML artifact (a dashboard visualization), pass or fail."""
+    if html.is_file():
+        save_artifact(
+            HTMLString(html.read_text(encoding="utf-8")),
+            name=f"{model_name}-load-test",
+            version=None,
+            tags=[f"v{version}"],
+        )
+
+
+def _record_verdict(new: VersionRef, error: BaseException) -> None:
+    """A load test or canary failure becomes the challenger's recorded verdict."""
+    found = rejection_record(error)
+    if found is None:
+        return
+    decision, metadata = found
+    if decision == "held":
+        set_stage(new, "staging")  # the switch's undo reset it; a held challenger stays staged
+        sync_mlflow(new.model_name)
+    record_on_version(new, {"release_checks": {**metadata, "at": now()}})
+    tag_mlflow_version(
+        new,
+        {
+            TAG_DECISION: decision,
+            TAG_REJECTED_BY: str(metadata.get("rejected_by", "")),
+            TAG_REASON: str(metadata["reason"])[:5000],
+        },
+    )
 
 
 @step(enable_cache=False)

@@ -55,6 +55,9 @@ def _config(directory: Path, file: str, *, strong: bool, deployment: dict[str, A
     )
     raw["deployment"] = {
         "serving": {"port": PORT, "startup_timeout": 120, "drain_timeout": 5, "smoke_rows": 20},
+        # part 1's switch at once; the load test and canary are tests/e2e/test_canary.py's
+        "load_test": None,
+        "canary": None,
         **deployment,
     }
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
