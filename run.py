@@ -19,6 +19,7 @@ import argparse
 import atexit
 import logging
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -605,10 +606,13 @@ def run_rollback(config: RunConfig, to_version: str | None, reason: str) -> Pipe
     return run
 
 
+def interrupt(signum: int, frame: object) -> NoReturn:
+    """A SIGTERM handler: raise KeyboardInterrupt, so what runs below us is stopped too."""
+    raise KeyboardInterrupt
+
+
 def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
     """--status, --serve or --undeploy: print what the command did."""
-    from steps.deployment.loadtest import LoadTestError
-
     from stacks.flavors.traffic import ServingError
     from steps.deployment.commands import (
         replay_traffic,
@@ -616,6 +620,7 @@ def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
         status_lines,
         undeploy_lines,
     )
+    from steps.deployment.loadtest import LoadTestError
     from steps.deployment.platform import NoSplitterError
     from steps.promotion.stages import UnknownVersionError
 
@@ -625,6 +630,7 @@ def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
         elif args.serve:
             lines = serve_production(config)
         elif args.replay:
+            signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops Locust too, like Ctrl-C
             lines = replay_traffic(config, args.rate, args.duration, progress=print)
         else:
             lines = undeploy_lines()

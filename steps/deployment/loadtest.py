@@ -6,7 +6,7 @@ judges Locust's figures against the SLA in :class:`LoadTestConfig`. The
 replayer sends the same kind of requests to any URL (usually the stable
 endpoint) with no verdict, for people and for the canary to have traffic.
 
-Locust always runs as a subprocess on ``locust_traffic.py``: its gevent
+Locust always runs as a subprocess on ``locustfiles/traffic.py``: its gevent
 monkey-patching must never reach this process (ZenML, MLflow, pytest). We
 talk to it only through files: the request bodies we write, and the CSV and
 HTML reports it writes, all kept under the caller's ``out_dir``.
@@ -35,7 +35,7 @@ from configs.schema import LoadTestConfig
 from steps.deployment.smoke import mlflow_payload, v2_payload
 
 #: The locustfile; Locust imports it in its own process, nothing of ours does.
-LOCUSTFILE = Path(__file__).with_name("locust_traffic.py")
+LOCUSTFILE = Path(__file__).parent / "locustfiles" / "traffic.py"
 #: Seconds Locust lets a request in flight finish once the run time is up.
 STOP_TIMEOUT = 5
 #: Seconds beyond duration + stop timeout Locust may take to start and write its reports.

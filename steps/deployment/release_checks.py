@@ -27,8 +27,8 @@ LOAD_TEST_DIR = Path("reports") / "deployment" / "load-tests"
 
 
 def load_test_dir(model_name: str, version: str, root: Path = LOAD_TEST_DIR) -> Path:
-    """``reports/deployment/load-tests/<model>-v<N>/``: one folder per version tried."""
-    return root / f"{model_name}-v{version}"
+    """``reports/deployment/load-tests/<model>-v<N>/`` (absolute): one folder per version tried."""
+    return (root / f"{model_name}-v{version}").resolve()
 
 
 def load_test_summary(result: LoadTestResult) -> dict[str, object]:
@@ -97,7 +97,9 @@ def _load_test(
     except LoadTestFailedError as error:
         if on_report is not None:
             on_report(error.result.html_path)
-        raise
+        raise LoadTestFailedError(
+            f"version {backend.version} got no traffic: {error}", error.result
+        ) from None
     if on_report is not None:
         on_report(result.html_path)
     logger.info("Load test passed: %s", result.reason)

@@ -33,6 +33,7 @@ class RequestLoop:
     limit: int = 20_000
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    served_by: Counter[str] = field(default_factory=Counter)  # X-Served-By of each response
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -52,6 +53,7 @@ class RequestLoop:
                         timeout=30,
                     )
                     self.outcomes[str(response.status_code)] += 1
+                    self.served_by[response.headers.get("X-Served-By", "?")] += 1
                     if response.status_code != 200:
                         self.failures.append(f"{response.status_code}: {response.text[:200]}")
                 except requests.RequestException as error:

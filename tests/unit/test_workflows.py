@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,18 +209,55 @@ def test_release_job_runs_on_push_to_main_after_the_tests() -> None:
     assert job["needs"] == "ci"
     assert "github.event_name == 'push'" in job["if"]
     assert "github.ref == 'refs/heads/main'" in job["if"]
-    release = _step_running(job, "run.py --pipeline release")
+    release = _step_running(job, "run.py --pipeline release --config configs/ci.yaml")
     assert RELEASE_COMMAND.search(release["run"]), release["run"]
     assert "runner.temp" in release["env"]["ZENML_CONFIG_PATH"], "ZenML state must be isolated"
     assert _installs_haproxy_before(job, release), "HAProxy must be installed before the release"
 
 
 def test_release_command_is_the_one_run_py_gets(tmp_path: Path) -> None:
-    release = _step_running(_job("release"), "run.py --pipeline release")
+    release = _step_running(_job("release"), "run.py --pipeline release --config configs/ci.yaml")
     code, argv = _run_step(release, {}, tmp_path)
     assert code == 0
     assert argv == ["run.py", "--pipeline", "release", "--config", "configs/ci.yaml"]
     assert (tmp_path / "runner" / "logs" / "release.log").is_file()
+
+
+def test_release_job_canaries_against_a_champion_with_the_replayer_running(
+    tmp_path: Path,
+) -> None:
+    """A champion is released first, the replayer runs beside the release, and is stopped."""
+    job = _job("release")
+    steps = job["steps"]
+    champion = _step_running(job, "--config configs/ci-champion.yaml")
+    replayer = _step_running(job, "run.py --replay")
+    release = _step_running(job, "run.py --pipeline release --config configs/ci.yaml")
+    stop = next(s for s in steps if "replay.pid" in s.get("run", "") and "kill" in s["run"])
+    assert steps.index(champion) < steps.index(replayer) < steps.index(release) < steps.index(stop)
+    assert stop["if"] == "${{ always() }}", "the replayer must be stopped even after a failure"
+    for step in (champion, replayer):
+        assert "runner.temp" in step["env"]["ZENML_CONFIG_PATH"], "one isolated store for all"
+    code, argv = _run_step(champion, {}, tmp_path)
+    assert code == 0 and argv == [
+        "run.py", "--pipeline", "release", "--config", "configs/ci-champion.yaml"
+    ]
+    code, _ = _run_step(replayer, {}, tmp_path)
+    assert code == 0 and (tmp_path / "runner" / "replay.pid").is_file()
+    for _ in range(50):  # the fake python runs in the background too
+        if (tmp_path / "argv").read_text().splitlines()[:2] == ["run.py", "--replay"]:
+            break
+        time.sleep(0.1)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:4] == ["run.py", "--replay", "--config", "configs/ci.yaml"], argv
+
+
+def test_ci_champion_config_is_ci_yaml_with_fewer_trees() -> None:
+    """The stand-in champion differs from the release config only in its training size."""
+    champion = yaml.safe_load((ROOT / "configs" / "ci-champion.yaml").read_text())
+    release = yaml.safe_load((ROOT / "configs" / "ci.yaml").read_text())
+    assert champion["training"]["params"]["max_iter"] < release["training"]["params"]["max_iter"]
+    champion["training"]["params"]["max_iter"] = release["training"]["params"]["max_iter"]
+    assert champion == release
 
 
 def test_release_job_uploads_the_deployment_report_from_the_env_path() -> None:
