@@ -54,12 +54,12 @@ def checks_before_full_traffic(
     champion: str | None,
     rows: pd.DataFrame,
     report_dir: Path,
-    on_report: Callable[[Path], None] | None = None,
+    on_report: Callable[[LoadTestResult], None] | None = None,
 ) -> Callable[[Backend], Mapping[str, object]]:
     """The hook for ``switch_to``: load test, then canary (each if configured and possible).
 
     ``rows`` are feature rows (no target) to send; ``on_report`` gets the
-    Locust HTML report's path, pass or fail (the step keeps it as an artifact).
+    load test's result, pass or fail (the step keeps Locust's reports as artifacts).
     The hook's figures end up in the version's ``deployment`` metadata.
     """
 
@@ -84,7 +84,7 @@ def _load_test(
     deployment: DeploymentConfig,
     rows: pd.DataFrame,
     report_dir: Path,
-    on_report: Callable[[Path], None] | None,
+    on_report: Callable[[LoadTestResult], None] | None,
 ) -> dict[str, object]:
     config = deployment.load_test
     assert config is not None and backend.url is not None
@@ -96,12 +96,12 @@ def _load_test(
         result = load_test(backend.url, backend.protocol, rows, config, report_dir)
     except LoadTestFailedError as error:
         if on_report is not None:
-            on_report(error.result.html_path)
+            on_report(error.result)
         raise LoadTestFailedError(
             f"version {backend.version} got no traffic: {error}", error.result
         ) from None
     if on_report is not None:
-        on_report(result.html_path)
+        on_report(result)
     logger.info("Load test passed: %s", result.reason)
     return load_test_summary(result)
 

@@ -7,7 +7,6 @@ steps/deployment/platform.py); the switch itself is the plain function
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
@@ -16,6 +15,7 @@ from zenml.types import HTMLString
 
 from configs.schema import RunConfig
 from steps.deployment.candidates import load_version
+from steps.deployment.loadtest import LoadTestResult
 from steps.deployment.platform import active_splitter
 from steps.deployment.release_checks import (
     checks_before_full_traffic,
@@ -74,7 +74,7 @@ def serve_challenger(
         old.version if old else None,
         compared_rows.drop(columns=[target], errors="ignore"),
         load_test_dir(name, new.version),
-        on_report=lambda path: _keep_load_test_report(name, new.version, path),
+        on_report=lambda result: _keep_load_test_report(name, new.version, result),
     )
     try:
         result = switch_to(
@@ -94,14 +94,18 @@ def serve_challenger(
     return {**_switch_summary(result), **result.checked}
 
 
-def _keep_load_test_report(model_name: str, version: str, html: Path) -> None:
-    """Locust's HTML report as a ZenML artifact (a dashboard visualization), pass or fail."""
-    if html.is_file():
+def _keep_load_test_report(model_name: str, version: str, result: LoadTestResult) -> None:
+    """Locust's HTML report (a dashboard visualization) and stats as artifacts, pass or fail."""
+    tags = [f"v{version}", "passed" if result.passed else "failed"]
+    if result.html_path.is_file():
         save_artifact(
-            HTMLString(html.read_text(encoding="utf-8")),
+            HTMLString(result.html_path.read_text(encoding="utf-8")),
             name=f"{model_name}-load-test",
-            version=None,
-            tags=[f"v{version}"],
+            tags=tags,
+        )
+    if result.csv_path.is_file():
+        save_artifact(
+            pd.read_csv(result.csv_path), name=f"{model_name}-load-test-stats", tags=tags
         )
 
 

@@ -352,3 +352,17 @@ def test_bad_deploy_requests_exit_2_and_change_nothing(configs: dict[str, Path])
     assert no_haproxy.returncode == 2, no_haproxy.stderr[-2000:]
     assert "apt-get install haproxy" in no_haproxy.stderr
     assert _stages() == before
+
+
+def test_replay_refuses_what_it_cannot_do_and_says_why(
+    configs: dict[str, Path], tmp_path: Path
+) -> None:
+    """No endpoint, no production version, a rate of 0: exit 2, nothing sent."""
+    down = run_cli("--replay", "--config", str(configs["strong"]), "--duration", "2")
+    assert down.returncode == 2, down.stderr[-2000:]
+    assert "endpoint is not running" in down.stderr and "--serve" in down.stderr
+    other = write_config(tmp_path, model_name="never-deployed", name="other.yaml")
+    nothing = run_cli("--replay", "--config", str(other), "--duration", "2")
+    assert nothing.returncode == 2 and "has no production version" in nothing.stderr
+    zero = run_cli("--replay", "--config", str(configs["strong"]), "--rate", "0")
+    assert zero.returncode == 2 and "expected a number above 0, got 0" in zero.stderr
