@@ -18,7 +18,10 @@ a cluster, mapped onto Seldon Core like this:
   predictors (``v<version>``) carry the weighted versions, each with Seldon's
   ``traffic`` share. ZenML's manifest model has no ``traffic`` field and one
   predictor only, so the flavor builds that manifest itself, from the graphs of
-  the versions' own deployments, and replaces it to change the weights.
+  the versions' own deployments, and replaces it to change the weights;
+- the canary's figures (``traffic_counters``) are what Seldon's executor
+  exports to Prometheus for the endpoint's predictors, read from the
+  ``prometheus_url`` the component is configured with (``seldon_metrics.py``).
 
 Register it once per ZenML store, before a stack that uses ``flavor: seldon_mlserver``::
 
@@ -33,19 +36,23 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
+from urllib.parse import urlsplit
 
-from zenml.integrations.seldon.flavors import SeldonModelDeployerFlavor
+from pydantic import Field, field_validator
+from zenml.integrations.seldon.flavors import SeldonModelDeployerConfig, SeldonModelDeployerFlavor
 from zenml.integrations.seldon.model_deployers import SeldonModelDeployer
 from zenml.integrations.seldon.seldon_client import SeldonClient, SeldonDeployment
 from zenml.integrations.seldon.services import SeldonDeploymentService
 from zenml.model_deployers import BaseModelDeployerFlavor
 
+from stacks.flavors import seldon_metrics
 from stacks.flavors.seldon_config import model_storage_uri, seldon_deployment_config
 from stacks.flavors.traffic import (
     Backend,
     EndpointSettings,
     ServingError,
     SplitterMissingError,
+    TrafficCounters,
     VersionToServe,
 )
 
@@ -264,13 +271,65 @@ class VersionDeploymentService(SeldonDeploymentService):
         )
 
 
+class SeldonMLServerModelDeployerConfig(SeldonModelDeployerConfig):
+    """ZenML's Seldon deployer config, plus where the canary reads the endpoint's figures.
+
+    Seldon's ingress keeps no counters the flavor can read, so the figures
+    come from Prometheus, which scrapes every predictor's executor. The URL
+    must be reachable from wherever the deployment step runs (a pod, a
+    SageMaker job, a laptop), hence a setting rather than a fixed in-cluster
+    address. Unset, serving works and only ``traffic_counters`` refuses.
+
+    ``secret`` and ``kubernetes_secret_name`` get a default of None here:
+    ZenML declares them Optional with no default (so required), and
+    ``zenml model-deployer update`` drops None values before validating the
+    merged settings, so any update of a component that sets one of them to
+    null (as our stack files do) failed with "Field required".
+    """
+
+    secret: str | None = None
+    kubernetes_secret_name: str | None = None
+
+    #: The Prometheus server's base URL, e.g. ``http://prometheus.seldon-system.svc:9090``.
+    prometheus_url: str | None = None
+    #: The window of the latency figure (a PromQL duration; at least 2 scrape intervals).
+    prometheus_lookback: str = "2m"
+    #: Seconds to wait for one Prometheus answer before the read is a ServingError.
+    prometheus_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host (a bare host name would fail only at the first read)."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(
+                f"prometheus_url {value!r} must be an http:// or https:// URL with a host, "
+                "e.g. http://prometheus.seldon-system.svc:9090"
+            )
+        return value
+
+    @field_validator("prometheus_lookback")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        """A PromQL duration (checked here so a typo fails at registration)."""
+        return seldon_metrics.check_lookback(value)
+
+
 class SeldonMLServerModelDeployerFlavor(SeldonModelDeployerFlavor):
-    """ZenML's Seldon flavor and config, with the protocol-v2 deployer as implementation."""
+    """ZenML's Seldon flavor with the Prometheus settings, and the protocol-v2 deployer."""
 
     @property
     def name(self) -> str:
         """The name stack files use: ``flavor: seldon_mlserver``."""
         return FLAVOR_NAME
+
+    @property
+    def config_class(self) -> type[SeldonMLServerModelDeployerConfig]:
+        """ZenML's Seldon settings plus ``prometheus_url``/``_lookback``/``_timeout``."""
+        return SeldonMLServerModelDeployerConfig
 
     @property
     def implementation_class(self) -> type[SeldonMLServerModelDeployer]:
@@ -283,6 +342,11 @@ class SeldonMLServerModelDeployer(SeldonModelDeployer):
     and the project's TrafficSplitter on Seldon Core (see the module docstring)."""
 
     FLAVOR: ClassVar[type[BaseModelDeployerFlavor]] = SeldonMLServerModelDeployerFlavor
+
+    @property
+    def config(self) -> SeldonMLServerModelDeployerConfig:
+        """The component's settings, Prometheus's included."""
+        return cast(SeldonMLServerModelDeployerConfig, self._config)
 
     @property
     def seldon_client(self) -> MLServerSeldonClient:
@@ -415,6 +479,7 @@ class SeldonMLServerModelDeployer(SeldonModelDeployer):
         the routing as it was.
         """
         _check_weights(model_name, weights)
+        _check_predictor_names(model_name, [v for v, w in weights.items() if w > 0])
         client = self.seldon_client
         predictors = []
         for version, weight in sorted(weights.items(), key=lambda item: _version_key(item[0])):
@@ -456,6 +521,48 @@ class SeldonMLServerModelDeployer(SeldonModelDeployer):
         )
         by_version = {m["metadata"]["labels"][VERSION_LABEL]: m for m in served}
         return [self._backend(model_name, v, weights, by_version[v]) for v in versions]
+
+    def traffic_counters(self, model_name: str) -> dict[str, TrafficCounters]:
+        """The executor's figures per endpoint predictor, from Prometheus (see seldon_metrics.py).
+
+        Two instant queries: cumulative requests by predictor and status, and
+        the mean response time over ``prometheus_lookback``. Every version the
+        endpoint routes to is in the answer, with zeros until its first
+        request reaches Prometheus (a scrape interval behind the traffic).
+        """
+        base_url = self._prometheus_url()
+        name = endpoint_deployment_name(model_name)
+        endpoint = self.seldon_client.read_manifest(name)
+        if endpoint is None:
+            raise ServingError(
+                f"{model_name}: the endpoint SeldonDeployment "
+                f"{self.seldon_client.namespace}/{name} does not exist (set_weights creates it)"
+            )
+        by_name = {str(p["name"]): _predictor_version(p) for p in endpoint["spec"]["predictors"]}
+        timeout = self.config.prometheus_timeout
+        counts = seldon_metrics.instant_query(base_url, seldon_metrics.counts_query(name), timeout)
+        latencies = seldon_metrics.instant_query(
+            base_url, seldon_metrics.latency_query(name, self.config.prometheus_lookback), timeout
+        )
+        return seldon_metrics.traffic_counters(
+            counts,
+            latencies,
+            version_of=lambda predictor: (
+                by_name.get(predictor) or _predictor_version({"name": predictor})
+            ),
+            versions=by_name.values(),
+        )
+
+    def _prometheus_url(self) -> str:
+        """The configured Prometheus, or a ServingError saying how to configure one."""
+        if not self.config.prometheus_url:
+            raise ServingError(
+                f"model deployer {self.name!r} has no prometheus_url, so the canary cannot read "
+                "the endpoint's request and error counts: set it to the Prometheus that scrapes "
+                f"Seldon (zenml model-deployer update {self.name} "
+                "--prometheus_url=http://prometheus.seldon-system.svc:9090), or in the stack file"
+            )
+        return self.config.prometheus_url
 
     def shut_down(self, model_name: str | None = None) -> list[str]:
         """Delete the endpoint deployment(s), then every version deployment, of one model or
@@ -545,8 +652,20 @@ def _version_key(version: str) -> tuple[int, str]:
 
 
 def _check_weights(model_name: str, weights: Mapping[str, int]) -> None:
-    """Shares are whole percentages that sum to 100 (Seldon's rule for traffic, too)."""
-    bad = {v: w for v, w in weights.items() if not isinstance(w, int) or not 0 <= w <= 100}
+    """Shares are whole percentages that sum to 100 (Seldon's rule for traffic, too).
+
+    The CRD only types ``traffic`` as an integer; the sum is Seldon's
+    admission webhook's rule (``checkTraffic``: "Traffic must sum to 100 for
+    multiple predictors"). Checking it here as well refuses a wrong split
+    before anything is sent, with a message naming the weights, and holds
+    where no webhook answers (the offline tests' fake API server).
+    ``True`` is an int to Python, not a share.
+    """
+    bad = {
+        v: w
+        for v, w in weights.items()
+        if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= 100
+    }
     if bad:
         raise ServingError(f"{model_name}: weights must be integers 0..100, got {bad}")
     if sum(weights.values()) != 100:
@@ -554,6 +673,20 @@ def _check_weights(model_name: str, weights: Mapping[str, int]) -> None:
             f"{model_name}: weights must sum to 100, got {dict(weights)} "
             f"(sum {sum(weights.values())})"
         )
+
+
+def _check_predictor_names(model_name: str, versions: list[str]) -> None:
+    """Weighted versions get distinct predictor names (Seldon's webhook refuses duplicates,
+    and the figures are told apart by predictor name)."""
+    names: dict[str, str] = {}
+    for version in versions:
+        name = predictor_name(version)
+        if name in names:
+            raise ServingError(
+                f"{model_name}: versions {names[name]!r} and {version!r} would both be "
+                f"predictor {name!r}"
+            )
+        names[name] = version
 
 
 def _endpoint_predictor(version: str, weight: int, served: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from stacks.flavors.traffic import VersionToServe
 from stacks.mlserver.environment import ensure_venv
 from stacks.registration import StackSpec, load_stack_spec, register_stack
 from tests.conftest import PROJECT_ROOT
@@ -72,6 +73,19 @@ class Deployment:
     calls: list[tuple[str, str, int]]
     namespace: str
     service: Any  # the SeldonDeploymentService ZenML returned
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The Seldon deployer, the cluster, and the two versions to roll between."""
+
+    deployer: Any
+    cluster: ClusterState
+    model: str
+    v1: VersionToServe
+    v2: VersionToServe
+    #: The cluster's call log when the module's rollout began (``mark``), for "since".
+    since: int = 0
 
 
 @pytest.fixture(scope="session")
@@ -374,3 +388,41 @@ def served_model(
         yield server
     finally:
         stop_mlserver(server)
+
+
+@pytest.fixture(scope="module")
+def rollout(
+    registered_model: RegisteredModel, seldon_stack: str, fake_cluster: ClusterState
+) -> Iterator[Rollout]:
+    """A second MLflow version of the registered model (same files), and the active
+    stack's deployer; afterwards everything the flavor deployed is shut down.
+
+    Module scope: each test module starts from a cluster with nothing of the
+    model on it, and leaves it that way.
+    """
+    from mlflow import MlflowClient
+    from zenml.client import Client
+
+    from stacks.flavors.seldon_mlserver import SeldonMLServerModelDeployer
+
+    mlflow = MlflowClient()
+    first = mlflow.get_model_version(registered_model.name, registered_model.version)
+    second = mlflow.create_model_version(
+        registered_model.name, source=registered_model.storage_uri, run_id=first.run_id
+    )
+    deployer = Client().active_stack.model_deployer
+    assert isinstance(deployer, SeldonMLServerModelDeployer), "the stack's flavor"
+    name = registered_model.name
+    fake_cluster.operator_ready = True
+    try:
+        yield Rollout(
+            deployer=deployer,
+            cluster=fake_cluster,
+            model=name,
+            v1=VersionToServe(name, "1", f"models:/{name}/{registered_model.version}"),
+            v2=VersionToServe(name, "2", f"models:/{name}/{second.version}"),
+            since=fake_cluster.mark(),
+        )
+    finally:
+        deployer.shut_down(name)
+        fake_cluster.operator_ready = False
