@@ -631,7 +631,9 @@ def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
             lines = serve_production(config)
         elif args.replay:
             signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops Locust too, like Ctrl-C
-            lines = replay_traffic(config, args.rate, args.duration, progress=print)
+            lines = replay_traffic(
+                config, args.rate, args.duration, progress=lambda line: print(line, flush=True)
+            )
         else:
             lines = undeploy_lines()
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ them directly. They act through the active stack's model deployer only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -193,7 +194,7 @@ def replay_traffic(
     from pathlib import Path
 
     from steps.deployment.candidates import load_version
-    from steps.deployment.loadtest import replay
+    from steps.deployment.loadtest import parse_locust_stats, replay
     from steps.promotion.stages import version_in_stage
 
     name = config.model.name
@@ -219,11 +220,20 @@ def replay_traffic(
             f"Replaying {len(rows)} holdout rows of version {production.version} to {url} at "
             f"{rate:g} req/s for {duration} s ({users} Locust users); Ctrl-C stops"
         )
-    out_dir = Path("reports") / "replay"
+    out_dir = (Path("reports") / "replay").resolve()
     protocol = next((b.protocol for b in splitter.backends(name)), "mlflow")
-    figures = replay(url, protocol, rows, rate, duration, users, out_dir, progress=progress)
+    started = time.monotonic()
+    stopped_early = ""
+    try:
+        figures = replay(url, protocol, rows, rate, duration, users, out_dir, progress=progress)
+    except KeyboardInterrupt:  # Locust is stopped and has written its figures: report them
+        stats = out_dir / "replay_stats.csv"
+        if not stats.is_file():
+            raise
+        figures = parse_locust_stats(stats, time.monotonic() - started)
+        stopped_early = " (stopped early)"
     return [
-        f"Replayed {figures.requests} requests in {figures.duration_s:.0f} s "
+        f"Replayed {figures.requests} requests in {figures.duration_s:.0f} s{stopped_early} "
         f"({figures.achieved_rps:.1f} req/s): {figures.failures} failed, "
         f"p50 {figures.p50_ms:.0f} ms, p99 {figures.p99_ms:.0f} ms (Locust's figures; "
         f"report in {out_dir})"

@@ -41,7 +41,7 @@ STOP_TIMEOUT = 5
 #: Seconds beyond duration + stop timeout Locust may take to start and write its reports.
 STARTUP_ALLOWANCE = 60.0
 #: Seconds between progress messages.
-PROGRESS_EVERY = 5.0
+PROGRESS_EVERY = 10.0
 #: Lines of Locust's log quoted when it fails.
 LOG_TAIL_LINES = 20
 PAYLOADS = {"mlflow": mlflow_payload, "v2": v2_payload}
@@ -337,6 +337,7 @@ def run_locust(
     """
     if rate <= 0 or users < 1 or duration < 1:
         raise ValueError(f"rate, users and duration must be positive: {rate}, {users}, {duration}")
+    out_prefix = out_prefix.resolve()  # Locust runs in its folder: a relative path would nest
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     log_path = out_prefix.with_name(f"{out_prefix.name}.log")
     limit = timeout if timeout is not None else duration + STOP_TIMEOUT + STARTUP_ALLOWANCE
