@@ -25,7 +25,16 @@ BAD_DEPLOYMENTS = [
     ({"serving": {"port": 80}}, "serving.port"),  # privileged
     ({"serving": {"max_body_bytes": 10}}, "max_body_bytes"),
     ({"serving": {"startup_timeout": 1}}, "startup_timeout"),
-    ({"canary": {"steps": [10, 50]}}, "deployment.canary"),  # unknown key
+    ({"rollout": {"steps": [10, 50]}}, "deployment.rollout"),  # unknown key
+    ({"canary": {"steps": [50, 10]}}, "canary.steps"),
+    ({"canary": {"steps": [10, 100]}}, "canary.steps"),
+    ({"canary": {"too_little_traffic": "wait"}}, "too_little_traffic"),
+    ({"canary": {"min_requests": 0}}, "canary.min_requests"),
+    ({"canary": {"max_wait": 0}}, "canary.max_wait"),
+    ({"canary": {"setps": [10]}}, "canary.setps"),  # a typo fails loudly
+    ({"load_test": {"rate": 0}}, "load_test.rate"),
+    ({"load_test": {"max_error_rate": 2}}, "load_test.max_error_rate"),
+    ({"load_test": {"duration": "long"}}, "load_test.duration"),
 ]
 
 
