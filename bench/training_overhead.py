@@ -27,7 +27,6 @@ import math
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +40,15 @@ from typing import IO, Any
 
 import psutil
 import yaml
+from harness import (
+    busy_cpu_s,
+    child_env,
+    format_table,
+    kill_tree,
+    own_cpu_s,
+    tree_rss_bytes,
+    verdict,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -197,65 +205,6 @@ class RowResult:
 
 
 # --------------------------------------------------------------------------- running
-
-
-def child_env(zenml_config_path: Path) -> dict[str, str]:
-    """The environment every measured process gets: an isolated, quiet ZenML.
-
-    Inherited ZENML_* and MLFLOW_* variables are dropped so a developer's own
-    store, stack or tracking server can neither be touched nor change the result.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "MLFLOW_"))}
-    env.update(
-        ZENML_CONFIG_PATH=str(zenml_config_path),
-        ZENML_ANALYTICS_OPT_IN="false",
-        ZENML_AUTO_OPEN_DASHBOARD="false",
-        ZENML_LOGGING_COLORS_DISABLED="true",
-        GX_ANALYTICS_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def tree_rss_bytes(root: psutil.Process) -> int:
-    """Resident memory of a process and all its descendants right now."""
-    try:
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
-
-
-def busy_cpu_s() -> float:
-    """CPU seconds all cores have spent busy since boot (not idle, not waiting on I/O)."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
-def own_cpu_s() -> float:
-    """CPU seconds used by this process and its finished (waited-for) children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def kill_tree(root: psutil.Process) -> None:
-    """Kill a process we started and everything it started (on timeout or Ctrl-C)."""
-    try:
-        processes = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
 
 
 def _pump(
@@ -543,24 +492,6 @@ def human_rows(rows: int) -> str:
     if rows % 1_000 == 0:
         return f"{rows // 1_000}k"
     return str(rows)
-
-
-def verdict(value: float, limit: float) -> str:
-    """PASS when ``value`` is within ``limit``."""
-    return "PASS" if value <= limit else "MISS"
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain-text table, first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
-        return " | ".join([first, *rest])
-
-    rule = "-+-".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
 def metrics_cell(result: RowResult) -> str:

@@ -157,23 +157,48 @@ def directory_name(model_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
 
 
-@contextlib.contextmanager
-def executable_dir_on_path() -> Iterator[None]:
-    """Put this interpreter's bin directory on PATH while a server daemon is spawned.
+#: Set in a prediction server's environment unless the environment already sets them.
+#: scikit-learn's histogram gradient boosting predicts with OpenMP, by default one thread
+#: per core in every worker process: a small request gains nothing from threads, and on a
+#: machine with few cores the threads of the workers (and of their neighbours) contend.
+#: Measured with bench/serving.py on 2 cores (see bench/README.md, "Serving").
+SERVER_ENV_DEFAULTS: Mapping[str, str] = {"OMP_NUM_THREADS": "1"}
 
-    MLflow's scoring server runs ``uvicorn`` by name; from a venv that is not
-    activated the daemon would exit 127 and ZenML would wait out its timeout.
+
+def server_env_changes(environ: Mapping[str, str], executable: str) -> dict[str, str]:
+    """The variables to set while a server daemon is spawned (it inherits the environment).
+
+    This interpreter's bin directory goes first on PATH: MLflow's scoring server
+    runs ``uvicorn`` by name, and from a venv that is not activated the daemon
+    would exit 127 and ZenML would wait out its timeout. Each of
+    :data:`SERVER_ENV_DEFAULTS` is added unless ``environ`` sets it: an
+    explicit setting wins.
     """
-    bin_dir = str(Path(sys.executable).parent)
-    previous = os.environ.get("PATH", "")
-    if bin_dir in previous.split(os.pathsep):
-        yield
-        return
-    os.environ["PATH"] = os.pathsep.join([bin_dir, previous]) if previous else bin_dir
+    changes = {}
+    bin_dir = str(Path(executable).parent)
+    path = environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        changes["PATH"] = os.pathsep.join([bin_dir, path]) if path else bin_dir
+    for name, value in SERVER_ENV_DEFAULTS.items():
+        if name not in environ:
+            changes[name] = value
+    return changes
+
+
+@contextlib.contextmanager
+def server_environment() -> Iterator[None]:
+    """This process's environment with :func:`server_env_changes` while a daemon is spawned."""
+    changes = server_env_changes(os.environ, sys.executable)
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
-        os.environ["PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def backend_state(stat: ServerStat | None, server_running: bool) -> str:
@@ -580,7 +605,7 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
             workers=workers,
         )
         try:
-            with executable_dir_on_path():
+            with server_environment():
                 service = self.deploy_model(
                     config,
                     service_type=MLFlowDeploymentService.SERVICE_TYPE,
