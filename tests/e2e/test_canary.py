@@ -20,7 +20,6 @@ served process, where canaries find faults.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ import yaml
 from zenml.client import Client
 
 from tests.conftest import PROJECT_ROOT, write_config
+from tests.e2e.deployed import free_port, local_tracking_uri, stages
 from tests.e2e.faulty_models import serve_faulty_copy, serve_original
 from tests.e2e.test_cli import run_cli
 from tests.e2e.traffic import RequestLoop
@@ -42,13 +42,8 @@ from tests.e2e.traffic import RequestLoop
 MODEL = "e2e-canary"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
-
-PORT = _free_port()
+PORT = free_port()
 ENDPOINT = f"http://127.0.0.1:{PORT}/invocations"
 
 BASE_DEPLOYMENT: dict[str, Any] = {
@@ -111,12 +106,7 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
 @pytest.fixture(scope="module")
 def tracking_uri() -> str:
     """The local stack's MLflow store (where run.py's steps register the versions)."""
-    client = Client()
-    if client.active_stack_model.name != "local":
-        client.activate_stack("local")
-    tracker = client.active_stack.experiment_tracker
-    assert tracker is not None
-    return str(tracker.get_tracking_uri())  # type: ignore[attr-defined]
+    return local_tracking_uri()
 
 
 class Replayer:
@@ -167,8 +157,7 @@ def _deploy(config: Path, replay: bool = False) -> tuple[Any, RequestLoop]:
 
 
 def _stages() -> dict[str, str]:
-    versions = Client().list_model_versions(model=MODEL, size=100)
-    return {str(v.number): str(v.stage or "none") for v in versions.items}
+    return stages(MODEL)
 
 
 def _metadata(version: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,19 +29,15 @@ from mlflow import MlflowClient
 from zenml.client import Client
 
 from tests.conftest import PROJECT_ROOT, write_config
+from tests.e2e.deployed import free_port, local_mlflow, stages
 from tests.e2e.test_cli import run_cli
 from tests.e2e.traffic import RequestLoop, request_body
 
 MODEL = "e2e-deploy"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
-
-PORT = _free_port()
+PORT = free_port()
 ENDPOINT = f"http://127.0.0.1:{PORT}/invocations"
 
 
@@ -100,8 +95,7 @@ def _ok(result: Any) -> None:
 
 
 def _stages() -> dict[str, str]:
-    versions = Client().list_model_versions(model=MODEL, size=100)
-    return {str(v.number): str(v.stage or "none") for v in versions.items}
+    return stages(MODEL)
 
 
 def _mlflow_version(version: str) -> str:
@@ -110,13 +104,7 @@ def _mlflow_version(version: str) -> str:
 
 
 def _mlflow() -> MlflowClient:
-    """A client on the local stack's tracking store (the one run.py's steps write to)."""
-    client = Client()
-    if client.active_stack_model.name != "local":
-        client.activate_stack("local")
-    tracker = client.active_stack.experiment_tracker
-    assert tracker is not None
-    return MlflowClient(tracker.get_tracking_uri())  # type: ignore[attr-defined]
+    return local_mlflow()
 
 
 def _aliases() -> dict[str, str]:
