@@ -191,14 +191,43 @@ def _process_tree(pid: int | None) -> list[int]:
         return []
 
 
+#: This package's own model deployer component: the ``local`` stack's flavor, another
+#: component (so another ``local_path``). ``run.py --undeploy``, which e2e tests in the same
+#: xdist worker run, stops everything the *local stack's* deployer started, not this.
+OWN_DEPLOYER = "mlflow-haproxy-serving-tests"
+
+
+def _own_deployer() -> MLflowHAProxyModelDeployer:
+    """A model deployer of the ``mlflow_haproxy`` flavor only this package uses."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+    from zenml.stack import StackComponent
+
+    client = Client()
+    kind = StackComponentType.MODEL_DEPLOYER
+    try:
+        model = client.get_stack_component(kind, OWN_DEPLOYER)
+    except KeyError:
+        model = client.create_stack_component(OWN_DEPLOYER, "mlflow_haproxy", kind, {})
+    deployer = StackComponent.from_model(model)
+    assert isinstance(deployer, MLflowHAProxyModelDeployer)
+    return deployer
+
+
+def _remove_own_deployer() -> None:
+    """Delete this package's deployer component (the local stack's flavor goes after it)."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    Client().delete_stack_component(OWN_DEPLOYER, StackComponentType.MODEL_DEPLOYER)
+
+
 @pytest.fixture(scope="session")
 def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
     """The stable endpoint with version 1 at weight 100; shut down and checked afterwards."""
-    from zenml.client import Client
 
-    deployer = Client().active_stack.model_deployer
+    deployer = _own_deployer()
     assert isinstance(deployer, TrafficSplitter)
-    assert isinstance(deployer, MLflowHAProxyModelDeployer)
     port = free_port()
     seen_pids: set[int] = set()
     try:
@@ -219,6 +248,7 @@ def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
         for service in deployer.splitter_services():
             seen_pids.update(_process_tree(service.status.pid))
         stopped = deployer.shut_down()
+        _remove_own_deployer()  # before any check below can fail, or the flavor cannot go
         print("\n".join(["", "shut_down():", *stopped]))
         assert deployer.shut_down() == [], "a second shut_down has nothing left to stop"
         deadline = time.monotonic() + 10
