@@ -184,6 +184,7 @@ def test_switch_to_version_2_under_load(endpoint: Endpoint) -> None:
         assert again.weight == 0 and again.healthy
         time.sleep(1)
         deployer.set_weights(MODEL_NAME, {"1": 50, "2": 50})
+        time.sleep(1)  # the window starts once both new weights route (they are set one by one)
         before, seen_before = endpoint.requests_by_version(), loop.snapshot()
         time.sleep(8)
         after, seen_after = endpoint.requests_by_version(), loop.snapshot()
