@@ -259,6 +259,20 @@ def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
         assert deployer.splitter_services() == []
 
 
+def ensure_serving(endpoint: Endpoint) -> None:
+    """Start again any weighted version whose server is down, as ``run.py --serve`` would.
+
+    ``run.py --undeploy`` in this store (an e2e test in the same xdist worker)
+    stops every prediction server this project started, as documented; a test
+    that needs the endpoint serving starts from that state.
+    """
+    for backend in endpoint.deployer.backends(endpoint.model.name):
+        if backend.weight > 0 and not backend.healthy:
+            endpoint.deployer.serve_version(
+                endpoint.model.to_serve(backend.version), timeout=SERVER_TIMEOUT
+            )
+
+
 @dataclass
 class RequestLoop:
     """Requests at a fixed rate to the stable endpoint from a thread, for as long as it runs.

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.serving.conftest import MAX_BODY_BYTES, Endpoint
+from tests.integration.serving.conftest import MAX_BODY_BYTES, Endpoint, ensure_serving
 
 JSON = {"Content-Type": "application/json"}
 
@@ -134,6 +134,7 @@ def _valid(endpoint: Endpoint) -> None:
 
 
 def test_malformed_requests_get_4xx_with_a_message(endpoint: Endpoint) -> None:
+    ensure_serving(endpoint)  # the state this test needs; afterwards nothing is restarted
     _valid(endpoint)
     table = []
     wrong = []
@@ -159,6 +160,7 @@ def test_content_mlflow_accepts_passes_through(
     endpoint: Endpoint, column: str, value: object
 ) -> None:
     """Left to the model on purpose: the endpoint checks form, not content."""
+    ensure_serving(endpoint)
     payload = endpoint.model.payload(1)
     split = payload["dataframe_split"]
     split["data"][0][split["columns"].index(column)] = value
