@@ -137,6 +137,18 @@ def tree_cpu_s(processes: Iterable[psutil.Process]) -> float:
     return total
 
 
+def cpu_by_process(processes: Iterable[psutil.Process]) -> dict[int, float]:
+    """CPU seconds each live process has used so far, by pid."""
+    found = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found[process.pid] = times.user + times.system
+    return found
+
+
 def busy_cpu_s() -> float:
     """CPU seconds all cores have spent busy since boot (not idle, not waiting on I/O)."""
     times = psutil.cpu_times()
@@ -224,12 +236,15 @@ class CpuWindow:
     tracked: dict[str, list[psutil.Process]]
     wall_s: float = 0.0
     tracked_cpu_s: dict[str, float] = field(default_factory=dict)
+    #: Per tree, the busiest single process's share of the tree's CPU: with two worker
+    #: processes 0.5 is an even split, 1.0 all work in one.
+    busiest_share: dict[str, float] = field(default_factory=dict)
     own_and_children_cpu_s: float = 0.0
     other_cores: float = 0.0
-    _start: tuple[float, float, float, dict[str, float]] | None = None
+    _start: tuple[float, float, float, dict[str, dict[int, float]]] | None = None
 
     def __enter__(self) -> CpuWindow:
-        per_tree = {name: tree_cpu_s(procs) for name, procs in self.tracked.items()}
+        per_tree = {name: cpu_by_process(procs) for name, procs in self.tracked.items()}
         self._start = (time.perf_counter(), busy_cpu_s(), own_cpu_s(), per_tree)
         return self
 
@@ -239,9 +254,14 @@ class CpuWindow:
         self.wall_s = time.perf_counter() - started
         busy = busy_cpu_s() - busy0
         self.own_and_children_cpu_s = own_cpu_s() - own0
-        self.tracked_cpu_s = {
-            name: max(tree_cpu_s(procs) - trees0[name], 0.0) for name, procs in self.tracked.items()
-        }
+        for name, procs in self.tracked.items():
+            before = trees0[name]
+            used = [
+                max(cpu - before.get(pid, 0.0), 0.0) for pid, cpu in cpu_by_process(procs).items()
+            ]
+            total = sum(used)
+            self.tracked_cpu_s[name] = total
+            self.busiest_share[name] = max(used) / total if total > 0 else math.nan
         others = busy - self.own_and_children_cpu_s - sum(self.tracked_cpu_s.values())
         self.other_cores = max(others, 0.0) / self.wall_s if self.wall_s > 0 else 0.0
 
@@ -331,6 +351,8 @@ class StepResult:
     loader_cpu_s: float
     #: CPU seconds per tracked process tree (server, HAProxy) during the step.
     tracked_cpu_s: dict[str, float]
+    #: Per tree, the busiest process's share of its CPU (0.5: two workers evenly loaded).
+    busiest_share: dict[str, float]
     other_cores: float
     saturated: bool
 
@@ -376,6 +398,7 @@ def summarize_step(
         connections=report["connections"],
         loader_cpu_s=report["cpu_s"],
         tracked_cpu_s=dict(window.tracked_cpu_s),
+        busiest_share=dict(window.busiest_share),
         other_cores=window.other_cores,
         saturated=is_saturated(offered_rps, achieved, p99, p99_cap_ms)
         or sum(report["errors"].values()) > 0.1 * report["scheduled"],

@@ -6,10 +6,12 @@
 In one invocation, in a fresh temporary ZenML/MLflow state:
 
 1. ``run.py --pipeline release`` trains the project's model and serves it the
-   way the product does (HAProxy on a free port -> the version's MLflow server,
-   started by the ``mlflow_haproxy`` deployer); no load test, no canary;
+   way the product does (HAProxy on a free port -> the version's prediction
+   server, the lean scoring app on the MLflow model, started by the
+   ``mlflow_haproxy`` deployer); no load test, no canary;
 2. a separate process times the model in-process (scikit-learn, MLflow
-   pyfunc, MLflow's JSON parsing and its whole ``invocations``) for 1 and 100
+   pyfunc, MLflow's JSON parsing and its whole ``invocations``, our app's fast
+   parse and whole answer) for 1 and 100
    rows, with OpenMP as it comes and limited to one thread, and writes the
    request bodies and the predictions the servers must return;
 3. ``mlflow models serve -m <same uri> --workers 2 --env-manager local``
@@ -511,10 +513,15 @@ def judge(steps: list[StepResult]) -> list[dict[str, Any]]:
     ]
 
 
+def share_cell(share: float) -> str:
+    """The busiest process's share of a server tree's CPU, as a percentage."""
+    return "-" if math.isnan(share) else f"{share:.0%}"
+
+
 def load_table(steps: list[StepResult]) -> str:
     """One row per target, body size and rate."""
     header = ["target", "rows", "offered/s", "achieved/s", "p50 ms", "p99 ms", "errors"]
-    header += ["CPU ms/req", "loader lag p99 ms", "other cores", ""]
+    header += ["CPU ms/req", "busiest process", "loader lag p99 ms", "other cores", ""]
     body = []
     for step in steps:
         tree = "plain" if step.target == PLAIN else "server"
@@ -537,6 +544,7 @@ def load_table(steps: list[StepResult]) -> str:
                 ms(step.p99_ms),
                 str(step.error_count),
                 ms(per_request, 2),
+                share_cell(step.busiest_share.get(tree, math.nan)),
                 ms(step.lag_p99_ms, 2),
                 f"{step.other_cores:.2f}",
                 " ".join(notes),
@@ -560,10 +568,11 @@ SPLIT_HOW = {
     "sklearn predict (whole Pipeline)": "the served estimator's predict (threshold incl.)",
     "MLflow schema enforcement": "pyfunc predict - sklearn predict",
     "JSON -> DataFrame (MLflow parse)": "scoring_server._parse_json_data",
-    "predictions -> JSON": "invocations - parse - pyfunc",
-    "= invocations() in-process": "scoring_server.invocations, OpenMP 1 thread",
-    "  same, OpenMP as it comes": "in-process with the default thread count",
-    "HTTP, uvicorn, FastAPI, thread hop": "direct p50 - invocations",
+    "JSON -> DataFrame (our fast path)": "scoring_app.ScoringModel._fast_frame",
+    "= MLflow's invocations() in-process": "scoring_server.invocations, OpenMP 1 thread",
+    "= our app's answer in-process": "scoring_app.ScoringModel.answer, OpenMP 1 thread",
+    "  same, OpenMP as it comes": "our answer with the default thread count",
+    "HTTP, uvicorn, ASGI app": "direct p50 - our answer in-process",
     "= our server, direct p50": "loader -> server's port, lowest rate",
     "HAProxy": "endpoint p50 - direct p50, lowest rate",
     "= endpoint p50": "loader -> HAProxy -> server, lowest rate",
@@ -597,10 +606,11 @@ def split_figures(
         "sklearn predict (whole Pipeline)": d["sklearn"],
         "MLflow schema enforcement": d["pyfunc"] - d["sklearn"],
         "JSON -> DataFrame (MLflow parse)": d["parse"],
-        "predictions -> JSON": d["invocations"] - d["parse"] - d["pyfunc"],
-        "= invocations() in-process": d["invocations"],
-        "  same, OpenMP as it comes": timings["default"][str(rows)]["invocations"]["p50_ms"],
-        "HTTP, uvicorn, FastAPI, thread hop": direct.p50_ms - d["invocations"] if direct else nan,
+        "JSON -> DataFrame (our fast path)": d["fast_parse"],
+        "= MLflow's invocations() in-process": d["invocations"],
+        "= our app's answer in-process": d["answer"],
+        "  same, OpenMP as it comes": timings["default"][str(rows)]["answer"]["p50_ms"],
+        "HTTP, uvicorn, ASGI app": direct.p50_ms - d["answer"] if direct else nan,
         "= our server, direct p50": direct.p50_ms if direct else nan,
         "HAProxy": endpoint.p50_ms - direct.p50_ms if endpoint and direct else nan,
         "= endpoint p50": endpoint.p50_ms if endpoint else nan,
@@ -643,7 +653,16 @@ def in_process_table(timings: dict[str, Any]) -> str:
     for rows in ROW_COUNTS:
         header += [f"{rows}r p50 ms", f"{rows}r p99 ms", f"{rows}r CPU ms"]
     body = []
-    for name in ("sklearn", "pyfunc", "parse", "invocations", "preprocess", "trees"):
+    for name in (
+        "sklearn",
+        "pyfunc",
+        "parse",
+        "fast_parse",
+        "invocations",
+        "answer",
+        "preprocess",
+        "trees",
+    ):
         for setting, label in (("default", "as it comes"), ("one_thread", "OpenMP 1")):
             cells = [name, label]
             for rows in ROW_COUNTS:
@@ -667,10 +686,12 @@ def _in_process_main(model_uri: str, run_dir: str, reps_text: str) -> int:
     from mlflow.pyfunc import scoring_server
     from threadpoolctl import threadpool_limits
 
+    from stacks.flavors.scoring_app import ScoringModel
     from steps.data.synthetic import FRAUD_TARGET, generate_transactions
     from steps.registry.mlflow_model import serving_example
 
     model = mlflow.pyfunc.load_model(model_uri)
+    scoring = ScoringModel(model)
     raw = model.get_raw_model()
     schema = model.metadata.get_input_schema()
     inner = raw
@@ -697,6 +718,7 @@ def _in_process_main(model_uri: str, run_dir: str, reps_text: str) -> int:
         with threadpool_limits(limits=limit, user_api="openmp"):
             for rows in ROW_COUNTS:
                 body = Path(bodies[str(rows)]).read_text()
+                raw_body = body.encode()
                 parsed = scoring_server._parse_json_data(body, model.metadata, schema).data
                 enforced = _enforce_schema(parsed, schema)
                 calls = {
@@ -708,6 +730,8 @@ def _in_process_main(model_uri: str, run_dir: str, reps_text: str) -> int:
                     "invocations": lambda b=body: scoring_server.invocations(
                         b, "application/json", model, schema
                     ),
+                    "fast_parse": lambda b=raw_body: scoring._fast_frame(b, "application/json"),
+                    "answer": lambda b=raw_body: scoring.answer(b, "application/json"),
                 }
                 if hasattr(inner, "steps"):
                     transformed = inner[:-1].transform(enforced)

@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import ClassVar, Literal, cast
 from uuid import UUID
 
 import psutil
@@ -64,6 +64,7 @@ from stacks.flavors.haproxy import (
     SplitterState,
     VersionRecord,
 )
+from stacks.flavors.lean_service import LeanMLflowDeploymentService
 from stacks.flavors.traffic import (
     Backend,
     EndpointSettings,
@@ -103,6 +104,8 @@ def end_processes(processes: list[psutil.Process], timeout: float) -> None:
     for process in survivors:
         with contextlib.suppress(psutil.Error):
             process.kill()
+
+
 INSTALL_HINT = (
     "install it with 'sudo apt-get install haproxy' (Debian/Ubuntu) or 'brew install haproxy' "
     "(macOS), or set the model deployer's haproxy_binary to its path"
@@ -115,6 +118,14 @@ class MLflowHAProxyModelDeployerConfig(MLFlowModelDeployerConfig):
     haproxy_binary: str | None = Field(
         default=None,
         description="Path of the haproxy executable; found on PATH if not set.",
+    )
+    scoring_server: Literal["lean", "mlflow"] = Field(
+        default="lean",
+        description=(
+            "What serves each version: 'lean' (the project's scoring app: MLflow's model, "
+            "contract and answers at less cost per request) or 'mlflow' (MLflow's own "
+            "scoring server, as `mlflow models serve` runs it)."
+        ),
     )
 
 
@@ -557,7 +568,12 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
                 )
             ),
         )
-        service = MLFlowDeploymentService(uuid=id, config=config, endpoint=endpoint)
+        service_class = (
+            LeanMLflowDeploymentService
+            if self.config.scoring_server == "lean"
+            else MLFlowDeploymentService
+        )
+        service = service_class(uuid=id, config=config, endpoint=endpoint)
         service.start(timeout=timeout)
         return service
 

@@ -83,9 +83,23 @@ def test_too_few_requests_cannot_show_the_sla_holds() -> None:
     assert "cannot show the SLA holds" in reason
 
 
-def test_too_few_requests_is_the_only_reason_even_if_others_fail() -> None:
+def test_too_few_requests_also_names_the_limits_the_completed_ones_break() -> None:
+    # a server too slow to complete min_requests: its p99 says why
+    passed, reason = sla_verdict(_figures(requests=18, failures=0, p99_ms=2300.0), LIMITS)
+    assert not passed
+    assert reason == (
+        "p99 2300 ms > limit 500 ms; only 18 requests completed, fewer than min_requests 20: "
+        "cannot show the SLA holds"
+    )
     passed, reason = sla_verdict(_figures(requests=2, failures=2, p99_ms=900.0), LIMITS)
-    assert not passed and "p99" not in reason and "error rate" not in reason
+    assert not passed and "error rate 100%" in reason and "p99 900 ms" in reason
+    assert "only 2 requests" in reason
+
+
+def test_no_completed_request_is_only_too_few() -> None:
+    passed, reason = sla_verdict(_figures(requests=0, failures=0, p99_ms=math.nan), LIMITS)
+    assert not passed
+    assert reason.startswith("only 0 requests completed")
 
 
 def test_an_error_rate_over_the_limit_fails_naming_figure_and_limit() -> None:
