@@ -31,11 +31,12 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 from uuid import UUID
 
 import psutil
 from pydantic import Field
+from zenml.client import Client
 from zenml.integrations.mlflow.flavors.mlflow_model_deployer_flavor import (
     MLFlowModelDeployerConfig,
     MLFlowModelDeployerFlavor,
@@ -50,7 +51,9 @@ from zenml.integrations.mlflow.services.mlflow_deployment import (
     MLFlowDeploymentService,
 )
 from zenml.model_deployers import BaseModelDeployerFlavor
+from zenml.model_deployers.base_model_deployer import get_model_version_id_if_exists
 from zenml.services import (
+    BaseService,
     HTTPEndpointHealthMonitor,
     HTTPEndpointHealthMonitorConfig,
     ServiceEndpointProtocol,
@@ -156,9 +159,9 @@ class MLflowHAProxyModelDeployerFlavor(MLFlowModelDeployerFlavor):
 def step_name(version: str) -> str:
     """The ``pipeline_step_name`` of a version's service.
 
-    ZenML's continuous deployment mode replaces the service of the same
-    (pipeline, step, model); one step name per version lets two versions run
-    side by side.
+    One step name per version, so two versions of a model run side by side;
+    :meth:`MLflowHAProxyModelDeployer.find_version_service` matches it together
+    with the model name and the deployer component that started it.
     """
     return f"serve-v{version}"
 
@@ -210,6 +213,24 @@ def server_environment() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def started_under(local_path: str, root_runtime_path: str | None, status: Any) -> bool:
+    """Whether a service was started by the deployer component whose files are ``local_path``.
+
+    ZenML stores a service's config before the deployer sets ``root_runtime_path`` on it,
+    so read back from the store it is usually ``None``; the status, stored after the start,
+    has the daemon's ``runtime_path`` (``<root>/<service uuid>``). Without this check every
+    deployer component in a store would manage every other one's servers (one component's
+    ``--undeploy`` stopping another's). A service with neither (it never got as far as a
+    daemon) counts as this component's, so cleaning up can still remove it.
+    """
+    if root_runtime_path is not None:
+        return Path(root_runtime_path) == Path(local_path)
+    runtime_path = getattr(status, "runtime_path", None)
+    if not runtime_path:
+        return True
+    return Path(runtime_path).parent == Path(local_path)
 
 
 def backend_state(stat: ServerStat | None, server_running: bool) -> str:
@@ -345,7 +366,7 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
         """Reuse the version's running server or start one; it joins the endpoint at weight 0.
 
         Never redeploys a version that has a running server: ZenML's
-        continuous mode would delete it first. A server that ZenML records but
+        redeploying would delete it first. A server that ZenML records but
         that is not running (killed, rebooted) is deleted and started afresh.
         """
         files, state = self._state(version.model_name)
@@ -589,7 +610,7 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
             config = service.config
             if config.pipeline_name != SERVICE_PIPELINE:
                 continue
-            if config.root_runtime_path not in (None, self.local_path):
+            if not started_under(self.local_path, config.root_runtime_path, service.status):
                 continue
             if model_name is not None and config.model_name != model_name:
                 continue
@@ -611,7 +632,12 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
     def _start_server(
         self, version: VersionToServe, workers: int, timeout: int
     ) -> MLFlowDeploymentService:
-        """Start an MLflow prediction server for ``version``; ServingError if it does not run."""
+        """Start an MLflow prediction server for ``version``; ServingError if it does not run.
+
+        The caller has already removed any earlier service of this version.
+        ``root_runtime_path`` is set before ZenML stores the config, so the
+        stored service says which deployer component started it.
+        """
         config = MLFlowDeploymentConfig(
             model_uri=version.model_uri,
             model_name=version.model_name,
@@ -619,15 +645,11 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
             pipeline_name=SERVICE_PIPELINE,
             pipeline_step_name=step_name(version.version),
             workers=workers,
+            root_runtime_path=self.local_path,
         )
         try:
             with server_environment():
-                service = self.deploy_model(
-                    config,
-                    service_type=MLFlowDeploymentService.SERVICE_TYPE,
-                    continuous_deployment_mode=True,
-                    timeout=timeout,
-                )
+                service = self._deploy_new(config, timeout)
         except RuntimeError as error:
             leftover = self.find_version_service(version.model_name, version.version)
             log = haproxy.tail(leftover.status.log_file if leftover else None, 20)
@@ -647,6 +669,42 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
                 f"ends:\n{log}"
             )
         return served
+
+    def _deploy_new(self, config: MLFlowDeploymentConfig, timeout: int) -> BaseService:
+        """ZenML's ``deploy_model`` without its search for a service to replace or reuse.
+
+        Its continuous mode replaces the newest service with the same pipeline
+        and step name *of any model* (the model filter needs a ZenML model
+        version), so serving v1 of one model stopped v1 of another; its exact
+        mode returned another deployer component's service of the same version.
+        This flavor finds its own services (:meth:`find_version_service`).
+        """
+        client = Client()
+        response = client.create_service(
+            config=config,
+            service_type=MLFlowDeploymentService.SERVICE_TYPE,
+            model_version_id=get_model_version_id_if_exists(
+                config.model_name, config.model_version
+            ),
+        )
+        try:
+            service = self.perform_deploy_model(id=response.id, config=config, timeout=timeout)
+        except Exception as error:
+            client.delete_service(response.id)
+            raise RuntimeError(
+                f"failed to deploy a server for {config.model_name}: {error}"
+            ) from error
+        client.update_service(
+            id=service.uuid,
+            name=service.config.service_name,
+            service_source=service.model_dump().get("type"),
+            admin_state=service.admin_state,
+            status=service.status.model_dump(),
+            endpoint=service.endpoint.model_dump() if service.endpoint else None,
+            prediction_url=service.get_prediction_url(),
+            health_check_url=service.get_healthcheck_url(),
+        )
+        return service
 
     def _remove_service(self, service: MLFlowDeploymentService) -> None:
         """Stop the server and delete its ZenML service and daemon files.

@@ -8,13 +8,16 @@ which on 2 cores halved what one worker answered), an access-log line per reques
 generic JSON-to-DataFrame conversion that casts column by column after building the frame.
 
 What stays MLflow's: the model is loaded by MLflow (``load_model_with_mlflow_config``) and
-predicted through its pyfunc ``predict``, so MLflow's schema enforcement still runs; the
-answer is written by MLflow's ``predictions_to_json``; and every request the fast path does
-not fully understand (CSV, ``instances``/``inputs``/``dataframe_records``, params, an index,
-a column set or value type other than the signature's, anything malformed) goes to MLflow's
-own ``invocations`` function unchanged, so its answers, status codes and error messages are
-MLflow's. The fast path only builds the same typed DataFrame directly from
-``dataframe_split`` rows whose every value already has the signature's type.
+predicted by its flavor's own predict function; the answer is written by MLflow's
+``predictions_to_json``; and every request the fast path does not fully understand (CSV,
+``instances``/``inputs``/``dataframe_records``, params, an index, a column set or value type
+other than the signature's, anything malformed) goes to MLflow's own ``invocations``
+function unchanged, so its answers, status codes and error messages are MLflow's. The fast
+path only builds the typed DataFrame MLflow's parsing and schema enforcement would give,
+directly from ``dataframe_split`` rows whose every value already has the signature's type,
+and hands it to the flavor's predict function without enforcing the schema a second time
+(on the project's model that enforcement was 0.8-1.3 ms of a 1-row request's ~11 ms);
+tests hold its answers byte for byte to MLflow's.
 
 Prediction runs in the event loop, one request at a time per worker process: for a model
 that computes (not waits), threads gain nothing under the GIL and cost the hop. A model that
@@ -29,7 +32,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from io import StringIO
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -154,6 +157,7 @@ class ScoringModel:
         self.model = model
         self.input_schema = model.metadata.get_input_schema()
         self.columns = fast_columns(self.input_schema)
+        self._predict_typed = typed_predict_function(model)
 
     def answer(self, body: bytes, content_type: str | None) -> Answer:
         """The fast path when it applies, MLflow's ``invocations`` otherwise."""
@@ -178,7 +182,7 @@ class ScoringModel:
         from mlflow.pyfunc.scoring_server import predictions_to_json
 
         try:
-            raw = self.model.predict(frame)
+            raw = self._predict_typed(frame)
         except MlflowException as error:
             return error_answer(error)
         except Exception:
@@ -209,6 +213,25 @@ class ScoringModel:
         response = result.response
         data = response.encode() if isinstance(response, str) else response
         return Answer(result.status, data, result.mimetype)
+
+
+def typed_predict_function(model: Any) -> Callable[[pd.DataFrame], Any]:
+    """What predicts a frame already typed to the signature: the flavor's own predict function.
+
+    That is what MLflow's pyfunc ``predict`` calls after enforcing the schema,
+    when the signature comes from a plain schema (not type hints or an input
+    example, where MLflow converts the data further). For any other model, or
+    an MLflow without that attribute, MLflow's whole pyfunc ``predict``.
+    """
+    metadata = model.metadata
+    direct = getattr(model, "_predict_fn", None)
+    plain_signature = (
+        not metadata._is_signature_from_type_hint()
+        and not getattr(metadata, "_is_type_hint_from_example", lambda: False)()
+    )
+    if callable(direct) and plain_signature:
+        return cast(Callable[[pd.DataFrame], Any], direct)
+    return cast(Callable[[pd.DataFrame], Any], model.predict)
 
 
 def error_answer(error: Any) -> Answer:

@@ -163,6 +163,7 @@ def test_fast_answers_are_mlflow_s_byte_for_byte(model: Any, rows: int) -> None:
     for seed in range(5):
         body = _split_body(_frame(rows, seed=100 + seed))
         assert scoring._fast_frame(body, "application/json") is not None
+        assert scoring._predict_typed == model._predict_fn  # no second schema enforcement
         answer = scoring.answer(body, "application/json")
         assert (answer.status, answer.body.decode()) == _mlflow(model, body)
 
