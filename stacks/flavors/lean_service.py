@@ -22,6 +22,12 @@ logger = get_logger(__name__)
 
 #: The interface the server binds: this machine only, as the project's servers do.
 SERVER_HOST = "127.0.0.1"
+#: Seconds an idle keep-alive connection stays open. uvicorn's default is 5: a client that
+#: reuses a connection idle a little longer (requests, urllib3 and the bench's loader do)
+#: races the server's close and gets a broken answer to a POST nobody retries (seen as
+#: IncompleteReadError at 100 req/s in bench/serving.py, on MLflow's own server too).
+#: Longer than HAProxy's and common clients' idle timeouts, as nginx's default is.
+KEEP_ALIVE_S = 75
 
 
 class LeanMLflowDeploymentService(MLFlowDeploymentService):
@@ -63,5 +69,6 @@ class LeanMLflowDeploymentService(MLFlowDeploymentService):
             port=port,
             workers=self.config.workers,
             access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
             log_level="warning",
         )
