@@ -218,9 +218,10 @@ def server_environment() -> Iterator[None]:
 def started_under(local_path: str, root_runtime_path: str | None, status: Any) -> bool:
     """Whether a service was started by the deployer component whose files are ``local_path``.
 
-    ZenML stores a service's config before the deployer sets ``root_runtime_path`` on it,
-    so read back from the store it is usually ``None``; the status, stored after the start,
-    has the daemon's ``runtime_path`` (``<root>/<service uuid>``). Without this check every
+    Services this flavor starts carry ``root_runtime_path`` in their stored config; ones
+    stored by earlier versions of it (ZenML stored the config before the deployer set it)
+    read back ``None``, and their status, stored after the start, has the daemon's
+    ``runtime_path`` (``<root>/<service uuid>``). Without this check every
     deployer component in a store would manage every other one's servers (one component's
     ``--undeploy`` stopping another's). A service with neither (it never got as far as a
     daemon) counts as this component's, so cleaning up can still remove it.
