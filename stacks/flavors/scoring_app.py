@@ -111,7 +111,10 @@ def _typed_column(values: Sequence[Any], column: Column) -> np.ndarray[Any, Any]
         return None
     if not all(isinstance(value, allowed) for value in values):
         return None
-    return np.array(values, dtype=NUMPY_TYPES[column.type_name])
+    try:
+        return np.array(values, dtype=NUMPY_TYPES[column.type_name])
+    except (OverflowError, ValueError):  # e.g. an integer beyond int64: MLflow decides
+        return None
 
 
 def fast_frame(payload: Any, columns: tuple[Column, ...]) -> pd.DataFrame | None:

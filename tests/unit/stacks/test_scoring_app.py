@@ -133,6 +133,7 @@ def test_fast_frame_has_the_signature_s_order_and_dtypes(model: Any) -> None:
         {"dataframe_split": {"columns": COLUMNS, "data": [[True, 1, "web", 0.5]]}},
         {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 1, 3, 0.5]]}},
         {"dataframe_split": {"columns": COLUMNS, "data": [{"amount": 1.0}]}},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 2**70, "web", 0.5]]}},
     ],
     ids=[
         "list",
@@ -149,6 +150,7 @@ def test_fast_frame_has_the_signature_s_order_and_dtypes(model: Any) -> None:
         "bool in float",
         "number in string",
         "row as object",
+        "integer beyond int64",
     ],
 )
 def test_anything_but_a_plain_split_goes_to_mlflow(model: Any, payload: Any) -> None:
