@@ -72,13 +72,25 @@ def mlflow_server(endpoint: Endpoint) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def lean_server(endpoint: Endpoint) -> str:
-    """Version 1 under the lean app (the package's endpoint): its direct URL."""
+def lean_server(endpoint: Endpoint) -> Iterator[str]:
+    """Version 1 under the lean app, on the package's deployer: its direct URL.
+
+    Other files in this package move the endpoint to version 2; version 1 is
+    then started at weight 0 (no traffic through the endpoint) and retired
+    again afterwards, so the endpoint is left as this module found it.
+    """
+    deployer = endpoint.deployer
     ensure_serving(endpoint)
-    service = endpoint.deployer.find_version_service(MODEL_NAME, "1")
-    assert service is not None and service.prediction_url
-    assert type(service) is LeanMLflowDeploymentService
-    return service.prediction_url
+    was_serving = any(b.version == "1" and b.healthy for b in deployer.backends(MODEL_NAME))
+    deployer.serve_version(endpoint.model.to_serve("1"), timeout=SERVER_TIMEOUT)
+    try:
+        service = deployer.find_version_service(MODEL_NAME, "1")
+        assert service is not None and service.prediction_url
+        assert type(service) is LeanMLflowDeploymentService
+        yield service.prediction_url
+    finally:
+        if not was_serving:
+            deployer.retire_version(MODEL_NAME, "1", drain_timeout=5)
 
 
 def _bodies(endpoint: Endpoint) -> dict[str, tuple[str | bytes, dict[str, str]]]:
