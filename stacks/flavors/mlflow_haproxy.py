@@ -366,8 +366,8 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
     def serve_version(self, version: VersionToServe, timeout: int) -> Backend:
         """Reuse the version's running server or start one; it joins the endpoint at weight 0.
 
-        Never redeploys a version that has a running server: ZenML's
-        redeploying would delete it first. A server that ZenML records but
+        Never restarts a version whose server runs (its traffic would drop while
+        it starts again). A server that ZenML records but
         that is not running (killed, rebooted) is deleted and started afresh.
         """
         files, state = self._state(version.model_name)

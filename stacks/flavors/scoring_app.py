@@ -40,8 +40,16 @@ import pandas as pd
 #: The variable the server's processes read the downloaded model's local path from.
 MODEL_PATH_VARIABLE = "PROJECT_SCORING_MODEL_PATH"
 
-JSON_TYPES = ("application/json", "application/json; charset=utf-8")
+#: Plain JSON in UTF-8, as a Content-Type reads with its spaces removed and in lower case.
+JSON_TYPES = frozenset({"application/json", "application/json;charset=utf-8"})
 HEALTH_PATHS = ("/ping", "/health")
+#: The paths the app answers and the method each takes (HEAD too where GET is allowed).
+ROUTES: Mapping[str, str] = {
+    "/invocations": "POST",
+    "/version": "GET",
+    "/ping": "GET",
+    "/health": "GET",
+}
 
 #: MLflow signature types the fast path builds directly, and the Python types a JSON value
 #: may have for each (``bool`` is not an ``int`` here, unlike in Python).
@@ -78,11 +86,12 @@ class Column:
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP answer: status, body and media type."""
+    """An HTTP answer: status, body, media type, and the allowed method for a 405."""
 
     status: int
     body: bytes
     media_type: str = "application/json"
+    allow: str | None = None
 
 
 def fast_columns(input_schema: Any) -> tuple[Column, ...] | None:
@@ -150,7 +159,7 @@ def fast_frame(payload: Any, columns: tuple[Column, ...]) -> pd.DataFrame | None
 
 def is_plain_json(content_type: str | None) -> bool:
     """Whether the request says plain JSON in UTF-8 (what the fast path reads)."""
-    return content_type is not None and content_type.strip().lower() in JSON_TYPES
+    return content_type is not None and content_type.replace(" ", "").lower() in JSON_TYPES
 
 
 class ScoringModel:
@@ -242,20 +251,20 @@ def error_answer(error: Any) -> Answer:
     return Answer(error.get_http_status_code(), error.serialize_as_json().encode())
 
 
-def detail(status: int, text: str) -> Answer:
+def detail(status: int, text: str, allow: str | None = None) -> Answer:
     """FastAPI's answer for a path or method it does not route."""
-    return Answer(status, json.dumps({"detail": text}).encode())
+    return Answer(status, json.dumps({"detail": text}).encode(), allow=allow)
 
 
 def route(method: str, path: str, model: ScoringModel, body: bytes, headers: Any) -> Answer:
     """The answer for one request (``headers``: the request's header pairs, lower-case)."""
     from mlflow.version import VERSION
 
-    allowed = {"/invocations": "POST", "/version": "GET", "/ping": "GET", "/health": "GET"}
-    if path not in allowed:
+    allowed = ROUTES.get(path)
+    if allowed is None:
         return detail(404, "Not Found")
-    if method != allowed[path] and not (method == "HEAD" and allowed[path] == "GET"):
-        return detail(405, "Method Not Allowed")
+    if method != allowed and not (method == "HEAD" and allowed == "GET"):
+        return detail(405, "Method Not Allowed", allow=allowed)
     if path in HEALTH_PATHS:
         return Answer(200, b"\n")
     if path == "/version":
@@ -301,9 +310,8 @@ def create_app(model: ScoringModel) -> Callable[[Scope, Receive, Send], Awaitabl
             (b"content-type", answer.media_type.encode()),
             (b"content-length", str(len(answer.body)).encode()),
         ]
-        if answer.status == 405:
-            allowed = "POST" if scope["path"] == "/invocations" else "GET"
-            headers.append((b"allow", allowed.encode()))
+        if answer.allow is not None:
+            headers.append((b"allow", answer.allow.encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 

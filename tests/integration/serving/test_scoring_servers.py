@@ -20,7 +20,7 @@ from zenml.integrations.mlflow.services.mlflow_deployment import MLFlowDeploymen
 
 from stacks.flavors.lean_service import LeanMLflowDeploymentService
 from stacks.flavors.mlflow_haproxy import MLflowHAProxyModelDeployer
-from stacks.flavors.traffic import EndpointSettings, VersionToServe
+from stacks.flavors.traffic import EndpointSettings
 from tests.integration.serving.conftest import (
     MODEL_NAME,
     SERVER_TIMEOUT,
@@ -30,9 +30,6 @@ from tests.integration.serving.conftest import (
 )
 
 MLFLOW_DEPLOYER = "mlflow-scoring-server-tests"
-#: The same model URI under another name: ZenML's store refuses a second service with the
-#: configuration of one that exists (same model name, version and step).
-MLFLOW_SERVED_NAME = f"{MODEL_NAME}-mlflow"
 JSON = {"Content-Type": "application/json"}
 
 
@@ -57,12 +54,11 @@ def mlflow_server(endpoint: Endpoint) -> Iterator[str]:
 
     deployer = _deployer(MLFLOW_DEPLOYER, {"scoring_server": "mlflow"})
     try:
-        deployer.open_endpoint(MLFLOW_SERVED_NAME, EndpointSettings(port=free_port()))
-        version = VersionToServe(
-            model_name=MLFLOW_SERVED_NAME, version="1", model_uri=endpoint.model.uris["1"]
-        )
-        deployer.serve_version(version, timeout=SERVER_TIMEOUT)
-        service = deployer.find_version_service(MLFLOW_SERVED_NAME, "1")
+        # the same model and version as the package's deployer serves: each component
+        # finds only its own service (started_under), so both run side by side
+        deployer.open_endpoint(MODEL_NAME, EndpointSettings(port=free_port()))
+        deployer.serve_version(endpoint.model.to_serve("1"), timeout=SERVER_TIMEOUT)
+        service = deployer.find_version_service(MODEL_NAME, "1")
         assert service is not None and service.prediction_url
         assert type(service) is MLFlowDeploymentService
         yield service.prediction_url
@@ -182,6 +178,7 @@ def _answer(url: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, 
 def test_both_servers_give_the_same_status_and_body(
     endpoint: Endpoint, lean_server: str, mlflow_server: str
 ) -> None:
+    assert lean_server != mlflow_server  # two servers, one per deployer component
     differences = {}
     statuses = {}
     for name, (body, headers) in _bodies(endpoint).items():

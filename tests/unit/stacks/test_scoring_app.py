@@ -207,6 +207,7 @@ def test_a_model_that_raises_gets_400_as_from_mlflow(model: Any) -> None:
 def test_content_types_the_fast_path_reads() -> None:
     assert is_plain_json("application/json")
     assert is_plain_json("Application/JSON; charset=utf-8")
+    assert is_plain_json("application/json;charset=UTF-8")
     assert not is_plain_json("application/json; charset=latin-1")
     assert not is_plain_json(None)
 
@@ -217,7 +218,8 @@ def test_routes_as_fastapi_answers_them(model: Any) -> None:
     assert route("GET", "/health", scoring, b"", []).status == 200
     assert route("GET", "/version", scoring, b"", []).body == mlflow.__version__.encode()
     assert route("GET", "/invocations", scoring, b"", []).status == 405
-    assert route("PUT", "/ping", scoring, b"", []).status == 405
+    assert route("PUT", "/ping", scoring, b"", []).allow == "GET"
+    assert route("HEAD", "/ping", scoring, b"", []).status == 200
     assert json.loads(route("POST", "/other", scoring, b"", []).body) == {"detail": "Not Found"}
     no_type = route("POST", "/invocations", scoring, b'{"inputs": [[1]]}', [])
     assert no_type.status == 415
