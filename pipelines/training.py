@@ -25,8 +25,13 @@ def training_pipeline(
     source_stamp: str,
     provenance: Provenance,
     accept_data_change: bool = False,
+    trigger: dict[str, str] | None = None,
 ) -> None:
-    """Train a model from ``config`` and register it only if every gate passes."""
+    """Train a model from ``config`` and register it only if every gate passes.
+
+    ``trigger`` says what started the run when it was not a person (a monitoring
+    run's id and decision); the registered version records it, on every stack.
+    """
     reference = reference_profile(config.model.name, accept_data_change)
     dataset, dataset_info, _ = ingest_data(config.data, base_dir, source_stamp)
     report, _ = validate_data(dataset, dataset_info, config.data, reference)
@@ -59,5 +64,6 @@ def training_pipeline(
         input_example,
         provenance,
         config.model.name,
+        trigger,
         after="quality_gate",
     )

@@ -119,6 +119,7 @@ def register_model(
     input_example: pd.DataFrame,
     provenance: Provenance,
     registered_model_name: str,
+    trigger: dict[str, str] | None = None,
 ) -> Annotated[str, "mlflow_model_uri"]:
     """Log the model to MLflow (and its registry) and record lineage on the ZenML version.
 
@@ -129,7 +130,7 @@ def register_model(
     context = get_step_context()
     try:
         return _register(
-            model, metrics, dataset_info, input_example, provenance, registered_model_name
+            model, metrics, dataset_info, input_example, provenance, registered_model_name, trigger
         )
     except Exception:
         if context.model_version is not None:
@@ -144,6 +145,7 @@ def _register(
     input_example: pd.DataFrame,
     provenance: Provenance,
     registered_model_name: str,
+    trigger: dict[str, str] | None = None,
 ) -> str:
     context = get_step_context()
     stack_name = Client().active_stack_model.name
@@ -159,6 +161,7 @@ def _register(
             TAG_ZENML_VERSION_ID: str(context.model_version.id) if context.model_version else "",
             TAG_DATASET: dataset_info.sha256 or "",
             TAG_STAGE: "none",
+            **{f"trigger.{key}": value for key, value in (trigger or {}).items()},
         },
     )
     metadata = lineage_metadata(dataset_info, provenance, stack_name, metrics)
@@ -166,6 +169,8 @@ def _register(
     metadata["mlflow_run_id"] = model_info.run_id
     metadata["mlflow_registered_version"] = str(model_info.registered_model_version)
     metadata.update(threshold_metadata(model, _model_artifact_metadata()))
+    if trigger:
+        metadata["trigger"] = dict(trigger)
     metadata["linked_artifacts"] = _link_run_artifacts()
     log_metadata(metadata=metadata, infer_model=True)
     return model_info.model_uri

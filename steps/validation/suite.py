@@ -172,6 +172,9 @@ def build_expectations(
     features: Sequence[FeatureSpec],
     data_cfg: DataConfig,
     present_columns: Mapping[str, str],
+    *,
+    include_target: bool = True,
+    min_rows: int | None = None,
 ) -> ExpectationSuite:
     """The expectation suite for the configured schema, fitted to the columns actually present.
 
@@ -180,16 +183,22 @@ def build_expectations(
     evaluated: a missing column only gets ``expect_column_to_exist``, and range rules need a
     numeric dtype. Every expectation carries ``meta["expected"]``, the rule in words, which
     :func:`validate_frame` puts in the report.
+
+    A batch to score or monitor is checked with the same column rules, without the target
+    (``include_target=False`` when it has no labels) and with its own row minimum
+    (``min_rows``; default ``data_cfg.min_rows``, the training minimum).
     """
     import great_expectations as gx
 
     rules: list[Expectation] = []
     for feature in features:
         rules.extend(_feature_rules(feature, present_columns))
-    rules.extend(_target_rules(data_cfg, present_columns))
+    if include_target:
+        rules.extend(_target_rules(data_cfg, present_columns))
+    least = data_cfg.min_rows if min_rows is None else min_rows
     rules.append(
         gx.expectations.ExpectTableRowCountToBeBetween(
-            min_value=data_cfg.min_rows, meta={"expected": f"at least {data_cfg.min_rows} rows"}
+            min_value=least, meta={"expected": f"at least {least} row{'' if least == 1 else 's'}"}
         )
     )
     for order, rule in enumerate(rules):
@@ -203,6 +212,9 @@ def validate_frame(
     features: Sequence[FeatureSpec],
     data_cfg: DataConfig,
     source_path: str | None = None,
+    *,
+    include_target: bool = True,
+    min_rows: int | None = None,
 ) -> ValidationReport:
     """Validate ``df`` against the configured schema with real GE and report every check.
 
@@ -215,9 +227,16 @@ def validate_frame(
     is where ``df`` was read from (``DatasetInfo.source``): for a local CSV file, a column with
     more nulls than it may have is re-read from the file to name the tokens pandas read as
     missing (see :func:`explain_missing_values`); other sources are ignored.
+    ``include_target`` and ``min_rows`` are :func:`build_expectations`'s.
     """
     frame, structural = _normalise_columns(df)
-    suite = build_expectations(features, data_cfg, column_dtypes(frame))
+    suite = build_expectations(
+        features,
+        data_cfg,
+        column_dtypes(frame),
+        include_target=include_target,
+        min_rows=min_rows,
+    )
     results = sorted(_run_suite(frame, suite), key=_result_order)
     checks = structural + _without_restatements(
         [

@@ -343,3 +343,68 @@ def test_ci_workflow_triggers_permissions_and_timeouts() -> None:
     assert workflow["concurrency"]["cancel-in-progress"]
     for name, job in workflow["jobs"].items():
         assert isinstance(job.get("timeout-minutes"), int), f"job {name!r} has no timeout"
+
+
+def _monitor_job() -> dict[str, Any]:
+    job = _load(WORKFLOWS_DIR / "monitor.yml")["jobs"]["monitor"]
+    assert isinstance(job, dict)
+    return job
+
+
+def test_monitor_workflow_runs_on_a_daily_cron_and_by_hand() -> None:
+    workflow = _load(WORKFLOWS_DIR / "monitor.yml")
+    triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads `on` as True
+    assert triggers["schedule"] == [{"cron": "0 6 * * *"}]
+    assert "workflow_dispatch" in triggers
+    assert workflow["permissions"] == {"contents": "read"}
+
+
+def test_monitor_command_is_the_one_run_py_gets(tmp_path: Path) -> None:
+    monitor = _step_running(_monitor_job(), "run.py --pipeline monitor")
+    code, argv = _run_step(monitor, {"MONITOR_DATA": "s3://bucket/batch.parquet"}, tmp_path)
+    assert code == 0
+    assert argv == [
+        "run.py", "--pipeline", "monitor", "--config", "configs/ci.yaml",
+        "--data", "s3://bucket/batch.parquet",
+    ]
+    code, argv = _run_step(
+        monitor, {"MONITOR_DATA": "b.csv", "NO_RETRAIN": "--no-retrain"}, tmp_path
+    )
+    assert code == 0 and argv[-1] == "--no-retrain"
+
+
+def test_monitor_without_a_batch_fails_and_says_what_to_set(tmp_path: Path) -> None:
+    monitor = _step_running(_monitor_job(), "run.py --pipeline monitor")
+    (tmp_path / "argv").unlink(missing_ok=True)
+    code, argv = _run_step(monitor, {"MONITOR_DATA": ""}, tmp_path)
+    assert code == 2 and argv == []
+
+
+def test_monitor_demo_releases_a_champion_and_writes_a_batch_only_without_a_server(
+    tmp_path: Path,
+) -> None:
+    job = _monitor_job()
+    demo = _step_running(job, "write_batch")
+    assert demo["if"] == "${{ env.ZENML_STORE_URL == '' }}"
+    assert "--config configs/ci-champion.yaml" in demo["run"]
+    assert _installs_haproxy_before(job, demo)
+    github_env = tmp_path / "github_env"
+    code, argv = _run_step(demo, {"SHIFT": "0.6", "GITHUB_ENV": str(github_env)}, tmp_path)
+    assert code == 0
+    assert argv[:2] == ["-m", "steps.data.write_batch"] and "0.6" in argv
+    assert github_env.read_text(encoding="utf-8").strip() == "MONITOR_DATA=batches/batch.csv"
+
+
+def test_monitor_sets_the_store_url_only_when_a_server_is_configured(tmp_path: Path) -> None:
+    connect = _step_running(_monitor_job(), "ZENML_CONFIG_PATH")
+    for url, expected in (("", 1), ("https://zenml.example.com", 3)):
+        github_env = tmp_path / f"env-{expected}"
+        code, _ = _run_step(
+            connect,
+            {"STORE_URL": url, "STORE_API_KEY": "k", "GITHUB_ENV": str(github_env)},
+            tmp_path,
+        )
+        assert code == 0
+        lines = github_env.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == expected, lines
+        assert all("ZENML_STORE_URL=" not in line for line in lines) == (url == "")
