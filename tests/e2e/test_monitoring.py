@@ -65,7 +65,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shifted = generate_transactions(3000, seed=12, fraud_rate=0.05, shift=0.8)
     corrupt = same.drop(columns=["is_fraud"]).astype({"amount": object})
     corrupt.loc[1234, "amount"] = "twelve"
-    corrupt.loc[2500, "customer_age"] = 140
+    corrupt.loc[1500, "customer_age"] = 120  # the rule says 18..95; same chunk as row 1234
     paths = {
         "same": directory / "same.csv",
         "shifted": directory / "shifted.csv",
@@ -120,11 +120,16 @@ def test_without_a_production_version_both_commands_exit_2(
 def test_a_trained_version_becomes_production(config: Path) -> None:
     result = run_cli("--pipeline", "train", "--config", str(config))
     assert result.returncode == 0, _out(result)
-    from steps.promotion.stages import get_version, set_stage, sync_mlflow
+    from steps.promotion.stages import (
+        configure_mlflow_from_stack,
+        get_version,
+        set_stage,
+        sync_mlflow,
+    )
 
-    ref = get_version(MODEL, "1")
-    set_stage(ref, "production")
-    MlflowClient(local_tracking_uri())  # the local stack's store exists
+    local_tracking_uri()  # makes the local stack active in this process
+    configure_mlflow_from_stack()
+    set_stage(get_version(MODEL, "1"), "production")
     sync_mlflow(MODEL)
     assert _versions() == {"1": "production"}
 
@@ -173,7 +178,7 @@ def test_batch_inference_writes_one_prediction_per_row_in_order(
 @pytest.mark.parametrize(
     ("batch", "expected"),
     [
-        ("corrupt", ["column 'amount'", "'twelve'", "column 'customer_age'"]),
+        ("corrupt", ["data rows 1000-1999", "column 'amount'", "'twelve' (row 234)", "column 'customer_age'"]),
         ("missing_column", ["column 'device_score' is present"]),
         ("empty", ["header", "no data rows"]),
     ],
