@@ -108,6 +108,10 @@ class GateTracebackFilter(logging.Filter):
 STEP_FAILURE_LOGGER = "zenml.orchestrators.local.local_orchestrator"
 
 
+class MonitoringScheduled(Exception):
+    """The monitoring pipeline was scheduled (remote orchestrators), not run now."""
+
+
 class UsageError(Exception):
     """A problem with what the user asked for (stack, file); exit 2, nothing run."""
 
@@ -686,11 +690,11 @@ def default_output(data: str, model: str, version: str) -> str:
 
 def run_batch_inference(config: RunConfig, args: argparse.Namespace) -> PipelineRunResponse:
     """Score --data with the production version; print where the predictions are."""
-    from steps.inference.batch import output_format
     from zenml import Model
 
     from configs.zenml_settings import pipeline_settings
     from pipelines.monitoring import batch_inference_pipeline
+    from steps.inference.batch import output_format
 
     version = production_for(config)
     data = batch_path(args)
@@ -725,16 +729,33 @@ def run_batch_inference(config: RunConfig, args: argparse.Namespace) -> Pipeline
 
 def run_monitor(config: RunConfig, args: argparse.Namespace) -> tuple[PipelineRunResponse, bool]:
     """Run the monitoring pipeline on --data; return its run and whether to retrain."""
-    from configs.zenml_settings import pipeline_settings
+    from zenml.client import Client
+
+    from configs.zenml_settings import (
+        ScheduleNotSupportedError,
+        monitoring_schedule,
+        pipeline_settings,
+    )
     from pipelines.monitoring import monitoring_pipeline
     from steps.data.stamp import source_stamp
     from steps.monitoring.report_file import save_drift_report
 
     version = production_for(config)
     data = batch_path(args)
+    try:
+        flavor = Client().active_stack.orchestrator.flavor
+        schedule = monitoring_schedule(config, flavor)
+    except ScheduleNotSupportedError as error:
+        raise UsageError(str(error)) from error
     print(f"Monitoring {data} against version {version} of '{config.model.name}' (production)")
+    if schedule is not None:
+        print(f"Scheduling it on '{schedule.cron_expression}' (each run re-reads {data}; "
+              "retraining from a scheduled run is left to run.py or CI)")
     pipeline = monitoring_pipeline.with_options(
-        enable_cache=not args.no_cache, settings=pipeline_settings(config)
+        # A scheduled run must re-read the batch each time, so it never uses the cache.
+        enable_cache=not args.no_cache and schedule is None,
+        settings=pipeline_settings(config),
+        schedule=schedule,
     )
     run = pipeline(
         config=config,
@@ -742,7 +763,12 @@ def run_monitor(config: RunConfig, args: argparse.Namespace) -> tuple[PipelineRu
         batch_stamp=source_stamp(FileSource(kind="file", path=data), data),
         production_version=version,
     )
-    assert run is not None
+    if run is None:  # ZenML registered the schedule; no run yet
+        raise MonitoringScheduled(f"Schedule 'monitor-{config.model.name}' registered.")
+    if run.status.value != "completed":  # submitted to a remote orchestrator or scheduled
+        print(f"\nRun '{run.name}' submitted (status: {run.status.value}); its decision and "
+              f"report will be on the run in the ZenML dashboard: {dashboard_hint()}")
+        return run, False
     decision = run.steps["drift_decision"].outputs["drift_decision"][0].load()
     print(f"\nRun '{run.name}' finished.")
     print("\n".join(decision_lines(decision)))
@@ -904,7 +930,11 @@ def run_pipeline(args: argparse.Namespace, config: RunConfig, stack: str) -> int
             run_batch_inference(config, args)
         if args.pipeline == "monitor":
             current = "monitoring"
-            monitor, retrain = run_monitor(config, args)
+            try:
+                monitor, retrain = run_monitor(config, args)
+            except MonitoringScheduled as scheduled:
+                print(f"{scheduled} Each run's decision and report: {dashboard_hint()}")
+                return EXIT_OK
             if retrain:
                 current = "training"
                 started = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)

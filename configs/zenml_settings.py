@@ -44,3 +44,32 @@ def pipeline_settings(config: RunConfig) -> dict[str, Any]:
     if section.sagemaker is not None:
         settings[SAGEMAKER_KEY] = orchestrator_settings(section.sagemaker)
     return settings
+
+
+#: Orchestrator flavors that run ZenML schedules (the local orchestrator does not).
+SCHEDULING_FLAVORS = frozenset({"kubeflow", "sagemaker"})
+
+
+class ScheduleNotSupportedError(ValueError):
+    """The config gives a schedule, but the stack's orchestrator cannot run one."""
+
+
+def monitoring_schedule(config: RunConfig, orchestrator_flavor: str) -> Any | None:
+    """The ZenML ``Schedule`` for a monitoring run, or None to run once now.
+
+    Raises ScheduleNotSupportedError on a stack whose orchestrator has no
+    schedules, rather than letting ZenML run once and drop the schedule: there,
+    the GitHub Actions cron (.github/workflows/monitor.yml) is the schedule.
+    """
+    schedule = config.monitoring.schedule
+    if schedule is None:
+        return None
+    if orchestrator_flavor not in SCHEDULING_FLAVORS:
+        raise ScheduleNotSupportedError(
+            f"monitoring.schedule: the stack's orchestrator ('{orchestrator_flavor}') runs no "
+            f"schedules (those that do: {', '.join(sorted(SCHEDULING_FLAVORS))}); remove "
+            "monitoring.schedule for this stack and use .github/workflows/monitor.yml's cron"
+        )
+    from zenml.config.schedule import Schedule
+
+    return Schedule(name=f"monitor-{config.model.name}", cron_expression=schedule.cron)

@@ -354,6 +354,7 @@ def _monitor_job() -> dict[str, Any]:
 def test_monitor_workflow_runs_on_a_daily_cron_and_by_hand() -> None:
     workflow = _load(WORKFLOWS_DIR / "monitor.yml")
     triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads `on` as True
+    assert isinstance(triggers, dict), workflow
     assert triggers["schedule"] == [{"cron": "0 6 * * *"}]
     assert "workflow_dispatch" in triggers
     assert workflow["permissions"] == {"contents": "read"}

@@ -16,8 +16,14 @@ from zenml.integrations.kubeflow.flavors.kubeflow_orchestrator_flavor import (
 )
 
 from configs.loader import ConfigError, load_run_config
-from configs.schema import KubeflowConfig, SagemakerConfig
-from configs.zenml_settings import KUBEFLOW_KEY, SAGEMAKER_KEY, pipeline_settings
+from configs.schema import KubeflowConfig, RunConfig, SagemakerConfig, ScheduleConfig
+from configs.zenml_settings import (
+    KUBEFLOW_KEY,
+    SAGEMAKER_KEY,
+    ScheduleNotSupportedError,
+    monitoring_schedule,
+    pipeline_settings,
+)
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
@@ -95,3 +101,37 @@ def test_bad_settings_name_the_field(tmp_path: Path, patch: dict[str, Any], fiel
     with pytest.raises(ConfigError) as caught:
         load_run_config(path)
     assert str(path) in str(caught.value) and field in str(caught.value)
+
+
+def _with_schedule(cron: str | None) -> RunConfig:
+    base = load_run_config(CONFIGS / "prod.yaml")
+    monitoring = base.monitoring.model_copy(
+        update={"schedule": None if cron is None else ScheduleConfig(cron=cron)}
+    )
+    return base.model_copy(update={"monitoring": monitoring})
+
+
+@pytest.mark.parametrize("flavor", ["kubeflow", "sagemaker"])
+def test_a_monitoring_schedule_becomes_a_zenml_cron_schedule(flavor: str) -> None:
+    from zenml.config.schedule import Schedule
+
+    config = _with_schedule("0  6 * * 1-5")
+    schedule = monitoring_schedule(config, flavor)
+    assert isinstance(schedule, Schedule)
+    assert schedule.cron_expression == "0 6 * * 1-5"
+    assert schedule.name == f"monitor-{config.model.name}"
+
+
+def test_no_schedule_runs_once_on_any_stack() -> None:
+    assert monitoring_schedule(_with_schedule(None), "local") is None
+
+
+def test_a_schedule_on_the_local_orchestrator_is_refused_with_what_to_do() -> None:
+    with pytest.raises(ScheduleNotSupportedError, match=r"monitor\.yml"):
+        monitoring_schedule(_with_schedule("0 6 * * *"), "local")
+
+
+@pytest.mark.parametrize("cron", ["every day", "0 6 * *", "0 6 * * * *", "0 6 ? * *"])
+def test_a_malformed_cron_is_refused_by_the_config(cron: str) -> None:
+    with pytest.raises(ValueError, match="not a cron expression of 5 fields"):
+        ScheduleConfig(cron=cron)
