@@ -84,6 +84,7 @@ GATE_EXIT_CODES = {
     "LoadTestFailedError": EXIT_ROLLED_BACK,
     "CanaryRolledBackError": EXIT_ROLLED_BACK,
     "CanaryHeldError": EXIT_CANARY_HELD,
+    "BatchScoringError": EXIT_DATA_INVALID,
 }
 
 
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
               2  bad usage: invalid config or stack file, unknown pipeline or stack, no
                  production version to score or monitor with; nothing ran or was registered
               3  the data could not be loaded or failed validation; no model registered
-                 (batch-inference/monitor: the batch; nothing scored or compared)
+                 (batch-inference/monitor: the batch, or the model could not score a
+                 chunk of it; nothing written, scored or compared)
               4  the model missed a quality threshold; no model registered
               5  deploy: a promotion gate refused the challenger; nothing changed
               6  deploy/rollback: serving failed (server, smoke test, splitter); the

@@ -14,9 +14,30 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from configs.schema import DataConfig
+from steps.data.info import DatasetInfo
 from steps.inference.batch import BatchSummary, score_file
 from steps.monitoring.reference import load_production_inputs
 from steps.validation.batch import check_batch
+
+
+def string_features(info: DatasetInfo) -> list[str]:
+    """Categorical and text features the model learnt as strings (not numbers).
+
+    A category column of numbers read from a training CSV stays numeric in
+    pandas, so the model learnt numbers: read as strings, every value would be
+    an unknown category. Those columns are read as pandas reads them.
+    """
+    return [
+        f.name
+        for f in info.features
+        if f.kind in ("categorical", "text")
+        and not is_numeric_dtype_name(info.columns.get(f.name, "object"))
+    ]
+
+
+def is_numeric_dtype_name(dtype: str) -> bool:
+    """Whether a recorded dtype name (``int64``, ``float32``, ``category``) is numeric."""
+    return dtype.startswith(("int", "uint", "float", "Int", "UInt", "Float", "bool"))
 
 
 @step(enable_cache=False)
@@ -54,6 +75,7 @@ def score_batch(
         chunk_rows=chunk_rows,
         keep_columns=[*data.exclude, *data.segments],
         progress=progress,
+        string_columns=string_features(info),
     )
     log_metadata(
         metadata={"batch_inference": summary.model_dump()},

@@ -178,7 +178,15 @@ def test_batch_inference_writes_one_prediction_per_row_in_order(
 @pytest.mark.parametrize(
     ("batch", "expected"),
     [
-        ("corrupt", ["data rows 1000-1999", "column 'amount'", "'twelve' (row 234)", "column 'customer_age'"]),
+        (
+            "corrupt",
+            [
+                "data rows 1000-1999",
+                "column 'amount'",
+                "'twelve' (row 234)",
+                "column 'customer_age'",
+            ],
+        ),
         ("missing_column", ["column 'device_score' is present"]),
         ("empty", ["header", "no data rows"]),
     ],
@@ -203,6 +211,22 @@ def test_a_bad_batch_is_refused_before_anything_is_scored(
         assert text in result.stderr, _out(result)
     assert output.read_text() == "an earlier file\n", "an earlier output is left as it was"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv"], "no partial file"
+
+
+def test_monitor_refuses_a_corrupt_batch_before_comparing(
+    config: Path, batches: dict[str, Path]
+) -> None:
+    before = len(_monitoring_runs())
+    result = run_cli(
+        "--pipeline", "monitor", "--config", str(config), "--data", str(batches["corrupt"])
+    )
+    assert result.returncode == 3, _out(result)
+    assert "no drift was computed and nothing was retrained" in result.stderr
+    assert "'twelve' (row 1234)" in result.stderr, "the whole batch is validated: file rows"
+    runs = _monitoring_runs()
+    assert len(runs) == before + 1
+    assert "drift_decision" not in Client().get_pipeline_run(runs[0].id).run_metadata
+    assert _versions() == {"1": "production"}
 
 
 def _monitoring_runs() -> list[Any]:
