@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import gzip
 import hashlib
 import io
@@ -19,6 +20,7 @@ import os
 import posixpath
 import re
 import zlib
+from collections.abc import Iterator
 from typing import NamedTuple
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -152,10 +154,34 @@ def _check_csv_head(path: str, head: bytes) -> None:
 
 def _read(path: str, fmt: str) -> pd.DataFrame:
     """Read with pandas, translating parser errors into DataLoadError."""
-    try:
+    with read_errors(path, fmt):
         if fmt == "csv":
             return pd.read_csv(path)
         return pd.read_parquet(path)
+
+
+@contextlib.contextmanager
+def read_errors(
+    path: str, fmt: str, corrupt: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
+    """Turn a reader's exception into a DataLoadError naming ``path`` and what was expected.
+
+    Shared by the training loader and the chunked batch reader, so a bad file
+    fails with the same words wherever it is read; ``corrupt`` adds exception
+    types a reader raises for unreadable content (pyarrow's).
+    """
+    unreadable: tuple[type[BaseException], ...] = (
+        ValueError,
+        OSError,
+        EOFError,
+        zlib.error,
+        lzma.LZMAError,
+        *corrupt,
+    )
+    try:
+        yield
+    except DataLoadError:
+        raise
     except FileNotFoundError as exc:
         raise _fail(path, f"the file does not exist ({exc})", f"a {fmt.upper()} file") from exc
     except pd.errors.EmptyDataError as exc:
@@ -170,7 +196,7 @@ def _read(path: str, fmt: str) -> pd.DataFrame:
             f"a package needed to read it is missing ({exc})",
             "the filesystem package for its URL scheme installed (s3fs for s3://, gcsfs for gs://)",
         ) from exc
-    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # corrupt data
+    except unreadable as exc:
         expected = f"a valid {fmt.upper()} file"
         if _local_path(path) is None:
             expected += " at a reachable URL (check the network and the credentials)"

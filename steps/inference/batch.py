@@ -26,7 +26,6 @@ import gzip
 import io
 import os
 import uuid
-import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, Literal, Protocol
@@ -39,13 +38,11 @@ from pydantic import BaseModel, ConfigDict
 
 from configs.schema import FeatureSpec, FileSource
 from steps.data.loading import (
-    _NOT_UTF8_HINT,
-    DataLoadError,
     _check_local_file,
     _fail,
     _local_path,
-    _not_utf8_problem,
     _table_format,
+    read_errors,
 )
 from steps.evaluation.metrics import positive_column, positive_label
 from steps.registry.mlflow_model import serving_example
@@ -139,33 +136,9 @@ def _non_empty(chunks: _Chunks, path: str, fmt: str) -> _Chunks:
         raise _fail(path, f"the file has {header} but no data rows", "at least one data row")
 
 
-@contextlib.contextmanager
-def _translated(path: str, fmt: str) -> Iterator[None]:
-    """Turn a reader's exception into the training loader's DataLoadError for ``path``."""
-    try:
-        yield
-    except DataLoadError:
-        raise
-    except FileNotFoundError as exc:
-        raise _fail(path, f"the file does not exist ({exc})", f"a {fmt.upper()} file") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise _fail(path, "the file has no columns (empty)", "a CSV with a header row") from exc
-    except UnicodeDecodeError as exc:
-        raise _fail(path, _not_utf8_problem(path, exc), _NOT_UTF8_HINT) from exc
-    except pd.errors.ParserError as exc:
-        raise _fail(path, f"the CSV is malformed ({exc})", "a well-formed CSV file") from exc
-    except ImportError as exc:
-        raise _fail(
-            path,
-            f"a package needed to read it is missing ({exc})",
-            "the filesystem package for its URL scheme installed (s3fs for s3://, gcsfs for gs://)",
-        ) from exc
-    except (ValueError, OSError, EOFError, zlib.error, pa.ArrowException) as exc:
-        raise _fail(
-            path,
-            f"it could not be read as {fmt.upper()} ({type(exc).__name__}: {exc})",
-            f"a valid {fmt.upper()} file",
-        ) from exc
+def _translated(path: str, fmt: str) -> contextlib.AbstractContextManager[None]:
+    """The training loader's translation of reader errors, plus pyarrow's own."""
+    return read_errors(path, fmt, corrupt=(pa.ArrowException,))
 
 
 def _csv_chunks(path: str, chunk_rows: int, strings: Sequence[str]) -> _Chunks:
