@@ -52,12 +52,16 @@ def combined_training_data(reference: pd.DataFrame, batch: pd.DataFrame) -> pd.D
     every value whatever each side's categories were.
     """
     columns = list(reference.columns)
+    missing = {name for name in columns if name not in batch.columns}
     parts = []
     for frame in (reference, batch.reindex(columns=columns)):
         part = frame.copy()
         for name in columns:
+            dtype = reference[name].dtype
             if isinstance(part[name].dtype, pd.CategoricalDtype):
                 part[name] = part[name].astype(object)
+            elif name in missing:  # the empty side takes a type that holds the other's values
+                part[name] = part[name].astype(dtype if dtype.kind == "f" else object)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 

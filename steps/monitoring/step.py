@@ -197,7 +197,6 @@ def drift_decision(
             "monitoring.summary": decision.summary()[:5000],
         }
     )
-    print(decision.summary())
     return decision
 
 
