@@ -242,7 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        type=Path,
         metavar="PATH",
         help="batch-inference/monitor: the batch, a CSV or Parquet file (local or s3://, "
         "gs://); a label column named like data.target is used when present",
@@ -359,12 +358,14 @@ def local_data_problem(config: RunConfig, config_path: Path) -> str | None:
     return None
 
 
-def batch_file_problem(path: Path) -> str | None:
-    """Why a local --data file cannot be read (missing, empty, binary), before ZenML starts."""
+def batch_file_problem(text: str) -> str | None:
+    """Why a local --data file cannot be read (missing, empty, binary), before ZenML starts.
+
+    URLs (s3://, gs://) are left to the step that reads them.
+    """
     from steps.data.loading import DataLoadError, _check_local_file, _local_path, _table_format
 
-    text = str(path)
-    local = _local_path(text if "://" in text else str(path.resolve()))
+    local = _local_path(text if "://" in text else str(Path(text).resolve()))
     if local is None:
         return None
     try:
@@ -680,7 +681,7 @@ def batch_path(args: argparse.Namespace) -> str:
     """--data as the steps read it: URLs as given, local paths absolute."""
     from steps.data.loading import resolve_path
 
-    return resolve_path(str(args.data), os.getcwd())
+    return resolve_path(args.data, os.getcwd())
 
 
 def default_output(data: str, model: str, version: str) -> str:
@@ -749,9 +750,16 @@ def run_monitor(config: RunConfig, args: argparse.Namespace) -> tuple[PipelineRu
         schedule = monitoring_schedule(config, flavor)
     except ScheduleNotSupportedError as error:
         raise UsageError(str(error)) from error
+    if schedule is not None and Client().list_schedules(name=schedule.name).items:
+        raise UsageError(
+            f"monitoring.schedule: the ZenML server already has a schedule '{schedule.name}' "
+            "(ZenML allows one per name); to replace it, stop it in the orchestrator and run "
+            f"'zenml pipeline schedule delete {schedule.name} --hard' first"
+        )
     print(f"Monitoring {data} against version {version} of '{config.model.name}' (production)")
-    if schedule is not None:
-        print(f"Scheduling it on '{schedule.cron_expression}' (each run re-reads {data}; "
+    if schedule is not None and config.monitoring.schedule is not None:
+        print(f"Scheduling it on '{schedule.cron_expression}' ({flavor}'s cron form of "
+              f"'{config.monitoring.schedule.cron}'; each run re-reads {data}; "
               "retraining from a scheduled run is left to run.py or CI)")
     pipeline = monitoring_pipeline.with_options(
         # A scheduled run must re-read the batch each time, so it never uses the cache.

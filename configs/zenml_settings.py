@@ -57,9 +57,13 @@ class ScheduleNotSupportedError(ValueError):
 def monitoring_schedule(config: RunConfig, orchestrator_flavor: str) -> Any | None:
     """The ZenML ``Schedule`` for a monitoring run, or None to run once now.
 
-    Raises ScheduleNotSupportedError on a stack whose orchestrator has no
-    schedules, rather than letting ZenML run once and drop the schedule: there,
-    the GitHub Actions cron (.github/workflows/monitor.yml) is the schedule.
+    ZenML hands the cron to the orchestrator unchanged, and neither reads the
+    five-field form the config gives: KFP's scheduler puts seconds first, AWS
+    EventBridge wants six fields with a ``?``; so it is written in the
+    orchestrator's own form here. Raises ScheduleNotSupportedError on a stack
+    whose orchestrator has no schedules, rather than letting ZenML run once and
+    drop the schedule: there, the GitHub Actions cron
+    (.github/workflows/monitor.yml) is the schedule.
     """
     schedule = config.monitoring.schedule
     if schedule is None:
@@ -72,4 +76,48 @@ def monitoring_schedule(config: RunConfig, orchestrator_flavor: str) -> Any | No
         )
     from zenml.config.schedule import Schedule
 
-    return Schedule(name=f"monitor-{config.model.name}", cron_expression=schedule.cron)
+    write = kfp_cron if orchestrator_flavor == "kubeflow" else aws_cron
+    return Schedule(name=schedule_name(config), cron_expression=write(schedule.cron))
+
+
+def schedule_name(config: RunConfig) -> str:
+    """The one ZenML schedule a model's monitoring has (ZenML refuses a second one of a name)."""
+    return f"monitor-{config.model.name}"
+
+
+def kfp_cron(cron: str) -> str:
+    """KFP's form: a seconds field first (its scheduler reads six fields, seconds first)."""
+    return f"0 {cron}"
+
+
+def aws_cron(cron: str) -> str:
+    """EventBridge's form: ``minute hour day month weekday year``, one of day/weekday ``?``.
+
+    Weekdays count 1-7 from Sunday there (0-6, or 7, from Sunday in cron); names
+    (MON-FRI) are the same in both. A cron that sets both the day of the month
+    and the weekday (standard cron: either one matches) has no EventBridge form.
+    """
+    minute, hour, day, month, weekday = cron.split()
+    if weekday == "*":
+        return f"{minute} {hour} {day} {month} ? *"
+    if day == "*":
+        return f"{minute} {hour} ? {month} {_aws_weekdays(weekday)} *"
+    raise ScheduleNotSupportedError(
+        f"monitoring.schedule.cron '{cron}': SageMaker (EventBridge) schedules cannot run "
+        "on a day of the month or a weekday; set one of the two fields to '*'"
+    )
+
+
+def _aws_weekdays(field: str) -> str:
+    """Cron weekday numbers (0 or 7 = Sunday) as EventBridge's (1 = Sunday); names as they are."""
+
+    def one(value: str) -> str:
+        return str(int(value) % 7 + 1) if value.isdigit() else value
+
+    parts = []
+    for item in field.split(","):
+        base, _, step = item.partition("/")
+        low, dash, high = base.partition("-")
+        moved = one(low) + (dash + one(high) if dash else "")
+        parts.append(moved + ("/" + step if step else ""))
+    return ",".join(parts)

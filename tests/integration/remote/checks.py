@@ -264,3 +264,171 @@ def sagemaker_problems(definition: dict[str, Any], expected: Expected) -> list[s
             if actual[key] != value:
                 problems.append(f"step {name} has {key} {actual[key]!r}, expected {value!r}")
     return problems
+
+
+# --- Schedules (the monitoring pipeline on Kubeflow and SageMaker) -------------------------------
+
+#: The fields of the config's cron (configs.schema.ScheduleConfig: five fields, UTC).
+CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+#: The fields of a KFP cron as KFP's scheduler reads it: robfig/cron v1 ``cron.Parse`` (KFP's
+#: backend/src/crd/controller/scheduledworkflow/util/cron_schedule.go): seconds first, day of
+#: week optional. A 5-field expression is therefore read shifted by one field.
+KFP_CRON_FIELDS = ("second", *CRON_FIELDS)
+#: The fields of an EventBridge cron(...) expression: no seconds, a year, and one of the day
+#: fields must be '?'; days of the week are 1-7 from Sunday (standard cron: 0-6 from Sunday).
+EVENTBRIDGE_CRON_FIELDS = (*CRON_FIELDS, "year")
+
+
+def monitoring_pipeline_dag(config_path: Path) -> StepDag:
+    """The step graph of ``pipelines/monitoring.py``'s monitoring pipeline, as ZenML composes it."""
+    from pipelines.monitoring import monitoring_pipeline
+
+    pipeline = monitoring_pipeline.with_options()
+    pipeline.prepare(
+        config=load_run_config(config_path),
+        batch_path="dag-only",
+        batch_stamp="dag-only",
+        production_version="dag-only",
+    )
+    return {
+        name: frozenset(invocation.upstream_steps)
+        for name, invocation in pipeline.invocations.items()
+    }
+
+
+def _same_field(actual: str, wanted: str, day_field: bool) -> bool:
+    # '?' means "no specific value" for the day fields; in a plain cron that is '*'.
+    if day_field:
+        actual, wanted = ("*" if v == "?" else v for v in (actual, wanted))
+    return actual == wanted
+
+
+def kfp_cron_problems(kfp_cron: str, config_cron: str) -> list[str]:
+    """How KFP would read a recurring run's cron, where that differs from the config's cron."""
+    fields = kfp_cron.split()
+    if kfp_cron.startswith("@") or len(fields) not in (5, 6):
+        return [f"KFP cron {kfp_cron!r}: not the 6 fields KFP expects (second first)"]
+    read = dict(zip(KFP_CRON_FIELDS, [*fields, "*"][:6], strict=True))
+    wanted = {"second": "0", **dict(zip(CRON_FIELDS, config_cron.split(), strict=True))}
+    wrong = [
+        f"{name} {read[name]!r} (wanted {wanted[name]!r})"
+        for name in KFP_CRON_FIELDS
+        if not _same_field(read[name], wanted[name], name.startswith("day"))
+    ]
+    if not wrong:
+        return []
+    return [
+        f"KFP reads cron {kfp_cron!r} (seconds first) as "
+        + ", ".join(wrong)
+        + f"; the config's {config_cron!r} means "
+        + ", ".join(f"{name} {wanted[name]!r}" for name in CRON_FIELDS)
+    ]
+
+
+def _eventbridge_weekday(text: str) -> str:
+    """A standard-cron day-of-week field in EventBridge numbering (1-7 from Sunday)."""
+
+    def day(token: str) -> str:
+        return str(int(token) % 7 + 1) if token.isdigit() else token
+
+    parts = []
+    for item in text.split(","):
+        span, _, step = item.partition("/")
+        span = "-".join(day(t) for t in span.split("-"))
+        parts.append(f"{span}/{step}" if step else span)
+    return ",".join(parts)
+
+
+def eventbridge_cron(config_cron: str) -> str | None:
+    """The EventBridge expression meaning the config's cron; None if EventBridge has none.
+
+    EventBridge cannot say "this day of the month or this weekday" (standard cron
+    ORs the two when both are set), so such a cron has no equivalent.
+    """
+    minute, hour, dom, month, dow = config_cron.split()
+    if dow == "*":
+        return f"cron({minute} {hour} {dom} {month} ? *)"
+    if dom == "*":
+        return f"cron({minute} {hour} ? {month} {_eventbridge_weekday(dow)} *)"
+    return None
+
+
+def eventbridge_cron_problems(expression: str, config_cron: str) -> list[str]:
+    """Where an EventBridge schedule expression differs from the config's cron."""
+    wanted = eventbridge_cron(config_cron)
+    if wanted is None:
+        return [f"the config's cron {config_cron!r} has no EventBridge equivalent"]
+    inner = re.fullmatch(r"cron\((.*)\)", expression.strip())
+    fields = inner.group(1).split() if inner else []
+    if len(fields) != len(EVENTBRIDGE_CRON_FIELDS):
+        return [f"schedule expression {expression!r} is not cron(<6 fields>), expected {wanted!r}"]
+    wanted_fields = wanted[len("cron(") : -1].split()
+    wrong = [
+        f"{name} {actual!r} (wanted {want!r})"
+        for name, actual, want in zip(EVENTBRIDGE_CRON_FIELDS, fields, wanted_fields, strict=True)
+        if actual != want
+    ]
+    return [f"schedule expression {expression!r}: " + ", ".join(wrong)] if wrong else []
+
+
+def kfp_caching_problems(spec: pipeline_spec_pb2.PipelineSpec) -> list[str]:
+    """Tasks KFP would serve from its cache (a scheduled run must re-read the batch)."""
+    return [
+        f"task {task.task_info.name} has KFP caching on"
+        for task in spec.root.dag.tasks.values()
+        if task.caching_options.enable_cache
+    ]
+
+
+def executor_snapshot_ids(arguments: list[list[str]]) -> set[str]:
+    """The ZenML snapshot ids that step containers are started with (``--snapshot_id ID``)."""
+    return {
+        args[i + 1] for args in arguments for i, a in enumerate(args[:-1]) if a == "--snapshot_id"
+    }
+
+
+def snapshot_problems(
+    snapshot: dict[str, Any],
+    *,
+    schedule: str,
+    cron: str | None,
+    stack: str,
+    dag: StepDag,
+    parameters: dict[str, str],
+) -> list[str]:
+    """Where a ZenML pipeline snapshot (REST JSON) differs from the scheduled monitoring run.
+
+    The steps' containers only get the snapshot's id; what they run with (the
+    batch, the production version, caching) is the snapshot's. ``cron``: the
+    expression the ZenML schedule must hold (what the orchestrator was given),
+    or None not to check it.
+    """
+    problems: list[str] = []
+    resources, metadata = snapshot.get("resources") or {}, snapshot.get("metadata") or {}
+    found = resources.get("schedule") or {}
+    if found.get("name") != schedule:
+        problems.append(f"the snapshot's schedule is {found.get('name')!r}, expected {schedule!r}")
+    found_cron = (found.get("body") or {}).get("cron_expression")
+    if cron is not None and found_cron != cron:
+        problems.append(f"the ZenML schedule's cron is {found_cron!r}, expected {cron!r}")
+    found_stack = (resources.get("stack") or {}).get("name")
+    if found_stack != stack:
+        problems.append(f"the snapshot is for stack {found_stack!r}, expected {stack!r}")
+    configuration = metadata.get("pipeline_configuration") or {}
+    given = configuration.get("parameters") or {}
+    for key, value in parameters.items():
+        if given.get(key) != value:
+            problems.append(f"pipeline parameter {key} is {given.get(key)!r}, expected {value!r}")
+    steps = metadata.get("step_configurations") or {}
+    if set(steps) != set(dag):
+        problems.append(f"the snapshot has steps {sorted(steps)}, the pipeline {sorted(dag)}")
+    for name, step in steps.items():
+        upstream = frozenset(step["spec"]["upstream_steps"])
+        if name in dag and upstream != dag[name]:
+            problems.append(
+                f"step {name} waits for {sorted(upstream)}, expected {sorted(dag[name])}"
+            )
+        cached = step["config"].get("enable_cache")
+        if (configuration.get("enable_cache") if cached is None else cached) is not False:
+            problems.append(f"step {name} may be served from ZenML's cache")
+    return problems

@@ -3,12 +3,13 @@
 It imitates the two parts a multi-user Kubeflow puts in front of the KFP API:
 the Dex login form (the orchestrator posts ``client_username`` and
 ``client_password`` and keeps the ``authservice_session`` cookie) and the KFP
-v2beta1 REST API (healthz, experiments, runs). API calls without the session
+v2beta1 REST API (healthz, experiments, runs, recurring runs). API calls without the session
 cookie get 401, as behind Kubeflow's auth proxy. Every request is recorded, so a
 test can check what was uploaded, not only that nothing failed.
 
 Nothing is executed: a created run is reported ``SUCCEEDED`` when asked, which
-is all the orchestrator's synchronous wait needs.
+is all the orchestrator's synchronous wait needs; a recurring run (a schedule)
+is stored and never fires.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +52,8 @@ class KfpState:
     session_token: str = field(default_factory=lambda: uuid.uuid4().hex)
     experiments: list[dict[str, Any]] = field(default_factory=list)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Recurring runs (schedules) as created, with the fields the KFP API server adds.
+    recurring_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Fault injection: drop the connection on run creation, as a flaky proxy would.
     drop_uploads: bool = False
     log: list[Recorded] = field(default_factory=list)
@@ -61,6 +65,14 @@ class KfpState:
             r
             for r in self.log
             if r.method == "POST" and r.path == f"{API}/runs" and r.status == 200
+        ]
+
+    def created_recurring_runs(self) -> list[Recorded]:
+        """The recurring run creations (a schedule with its pipeline spec) that were accepted."""
+        return [
+            r
+            for r in self.log
+            if r.method == "POST" and r.path == f"{API}/recurringruns" and r.status == 200
         ]
 
 
@@ -77,7 +89,7 @@ class KfpHandler(BaseHTTPRequestHandler):
         self._handle("GET")
 
     def do_POST(self) -> None:
-        """Login form, experiment and run creation."""
+        """Login form, experiment, run and recurring run creation."""
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
@@ -157,6 +169,12 @@ class KfpHandler(BaseHTTPRequestHandler):
                 if e["namespace"] == namespace and (not names or e["display_name"] in names)
             ]
             return 200, json_type, {"experiments": found, "total_size": len(found)}
+        if route.startswith("/experiments/") and method == "GET":
+            experiment_id = route[len("/experiments/") :]
+            found = [e for e in state.experiments if e["experiment_id"] == experiment_id]
+            if not found:
+                return 404, json_type, {"error": f"no experiment {experiment_id}", "code": 5}
+            return 200, json_type, found[0]
         if route == "/experiments" and method == "POST":
             experiment = dict(json.loads(raw), experiment_id=uuid.uuid4().hex)
             state.experiments.append(experiment)
@@ -168,12 +186,40 @@ class KfpHandler(BaseHTTPRequestHandler):
             run_id = uuid.uuid4().hex
             state.runs[run_id] = run
             return 200, json_type, {"run_id": run_id, "display_name": run.get("display_name")}
+        if route == "/recurringruns" and method == "POST":
+            return self._create_recurring_run(json.loads(raw))
         if route.startswith("/runs/") and method == "GET":
             run_id = route[len("/runs/") :]
             if run_id not in state.runs:
                 return 404, json_type, {"error": f"no run {run_id}"}
             return 200, json_type, {"run_id": run_id, "state": "SUCCEEDED"}
         return 404, json_type, {"error": f"no route {method} {path}"}
+
+    def _create_recurring_run(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        """Store a recurring run; answer as the KFP API server does (the run plus its status).
+
+        Like the real server, an unknown experiment is refused and the namespace
+        is the experiment's. Nothing is scheduled or run.
+        """
+        state = self.server.state
+        json_type = {"Content-Type": "application/json"}
+        experiment = next(
+            (e for e in state.experiments if e["experiment_id"] == body.get("experiment_id")),
+            None,
+        )
+        if experiment is None:
+            return 404, json_type, {"error": f"no experiment {body.get('experiment_id')}"}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        recurring_run = {
+            **body,
+            "recurring_run_id": uuid.uuid4().hex,
+            "namespace": experiment["namespace"],
+            "created_at": now,
+            "updated_at": now,
+            "status": "ENABLED" if body.get("mode") == "ENABLE" else "DISABLED",
+        }
+        state.recurring_runs[recurring_run["recurring_run_id"]] = recurring_run
+        return 200, json_type, recurring_run
 
 
 class FakeKfpServer(ThreadingHTTPServer):

@@ -21,6 +21,8 @@ from configs.zenml_settings import (
     KUBEFLOW_KEY,
     SAGEMAKER_KEY,
     ScheduleNotSupportedError,
+    aws_cron,
+    kfp_cron,
     monitoring_schedule,
     pipeline_settings,
 )
@@ -111,15 +113,47 @@ def _with_schedule(cron: str | None) -> RunConfig:
     return base.model_copy(update={"monitoring": monitoring})
 
 
-@pytest.mark.parametrize("flavor", ["kubeflow", "sagemaker"])
-def test_a_monitoring_schedule_becomes_a_zenml_cron_schedule(flavor: str) -> None:
+@pytest.mark.parametrize(
+    ("flavor", "expected"),
+    [("kubeflow", "0 0 6 * * 1-5"), ("sagemaker", "0 6 ? * 2-6 *")],
+)
+def test_a_monitoring_schedule_is_written_in_the_orchestrators_cron_form(
+    flavor: str, expected: str
+) -> None:
     from zenml.config.schedule import Schedule
 
     config = _with_schedule("0  6 * * 1-5")
     schedule = monitoring_schedule(config, flavor)
     assert isinstance(schedule, Schedule)
-    assert schedule.cron_expression == "0 6 * * 1-5"
+    assert schedule.cron_expression == expected
     assert schedule.name == f"monitor-{config.model.name}"
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("0 6 * * *", "0 6 * * ? *"),
+        ("*/15 2 1 * *", "*/15 2 1 * ? *"),
+        ("30 6 * * 0", "30 6 ? * 1 *"),
+        ("30 6 * * 7", "30 6 ? * 1 *"),
+        ("0 6 * 1-6 1,3,5", "0 6 ? 1-6 2,4,6 *"),
+        ("0 6 * * MON-FRI", "0 6 ? * MON-FRI *"),
+        ("0 6 * * 1-5/2", "0 6 ? * 2-6/2 *"),
+    ],
+)
+def test_aws_cron_has_a_question_mark_and_weekdays_from_sunday_one(
+    cron: str, expected: str
+) -> None:
+    assert aws_cron(cron) == expected
+
+
+def test_aws_cannot_say_a_day_of_month_or_a_weekday() -> None:
+    with pytest.raises(ScheduleNotSupportedError, match="day of the month or a weekday"):
+        aws_cron("0 6 1 * 1")
+
+
+def test_kfp_cron_puts_seconds_first() -> None:
+    assert kfp_cron("0 6 * * *") == "0 0 6 * * *"
 
 
 def test_no_schedule_runs_once_on_any_stack() -> None:
