@@ -58,14 +58,19 @@ class LoadedVersion:
     holdout_set: pd.DataFrame | None
 
 
-def _artifact(version: Any, name: str, ref: VersionRef) -> Any:
+def linked_artifact(version: Any, name: str, model_name: str, number: str) -> Any:
+    """Load artifact ``name`` linked to a ZenML model version; UnknownVersionError if absent."""
     artifact = version.get_artifact(name)
     if artifact is None:
         raise UnknownVersionError(
-            f"version {ref.version} of '{ref.model_name}' has no '{name}' artifact (registered "
-            "before the training pipeline linked it); retrain to deploy it"
+            f"version {number} of '{model_name}' has no '{name}' artifact (registered "
+            "before the training pipeline linked it); retrain to use it"
         )
     return artifact.load()
+
+
+def _artifact(version: Any, name: str, ref: VersionRef) -> Any:
+    return linked_artifact(version, name, ref.model_name, ref.version)
 
 
 def _metrics(recorded: Any) -> dict[str, float]:

@@ -47,20 +47,12 @@ def load_production_inputs(
     """Load version ``version``'s model, dataset info and (optionally) training dataset."""
     from zenml.client import Client
 
+    from steps.deployment.candidates import linked_artifact
+
     found = Client().get_model_version(model_name, version)
-
-    def artifact(name: str) -> Any:
-        linked = found.get_artifact(name)
-        if linked is None:
-            raise UnknownVersionError(
-                f"version {version} of '{model_name}' has no '{name}' artifact (registered "
-                "before the training pipeline linked it); retrain and deploy a new version"
-            )
-        return linked.load()
-
     return ProductionInputs(
         version=version,
-        model=artifact("model"),
-        info=artifact("dataset_info"),
-        reference=artifact("dataset") if with_reference else None,
+        model=linked_artifact(found, "model", model_name, version),
+        info=linked_artifact(found, "dataset_info", model_name, version),
+        reference=linked_artifact(found, "dataset", model_name, version) if with_reference else None,
     )
