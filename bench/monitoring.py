@@ -21,8 +21,7 @@ first (not timed):
    leaves this out);
 3. **batch inference** at ``--inference-sizes``: ``score_file`` with the pipeline's
    validation callback, Parquet in and out (and CSV in and out at ``--csv-sizes``),
-   beside in-process ``predict_proba`` + ``predict`` over the same rows already in
-   memory; and ``run.py --pipeline batch-inference`` on the same store at
+   beside in-process ``model.predict`` over the same rows already in memory; and ``run.py --pipeline batch-inference`` on the same store at
    ``--pipeline-inference-sizes``.
 
 Peak memory of a child is its peak RSS (``VmHWM``, reset after loading through
@@ -73,6 +72,8 @@ from harness import (
     tree_rss_bytes,
 )
 
+from configs.schema import MonitoringConfig
+
 REFERENCE_ROWS = 50_000
 REFERENCE_SEED = 1
 BATCH_SEED = 2
@@ -90,6 +91,8 @@ TARGET_ROWS = 10_000_000
 AGREEMENT_TOLERANCE = 1e-6
 PSI_FLOOR = 1e-4
 MIB = 2**20
+#: What a user's run scores at a time: the config's default.
+DEFAULT_CHUNK_ROWS: int = MonitoringConfig.model_fields["chunk_rows"].default
 
 # --------------------------------------------------------------------------- the bare computation
 
@@ -566,17 +569,20 @@ def _score(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _predict(job: dict[str, Any]) -> dict[str, Any]:
-    """In-process predict_proba + predict over the whole frame, already in memory."""
+    """In-process ``model.predict`` over the whole frame, already in memory (the issue's peer).
+
+    The scorer also writes each row's probability; for the served binary model one
+    ``predict_proba`` gives both (``steps/evaluation/predictions.py``), so the peer's single
+    model pass is the same work, minus the reading, validating and writing.
+    """
     specs = _feature_names()[2]
     model = _load_model(job["model"])
     frame = pd.read_parquet(job["input"])
     x = frame[[s.name for s in specs]]
     del frame
-    model.predict_proba(x.head(1000))  # warm-up
-    model.predict(x.head(1000))
+    model.predict(x.head(1000))  # warm-up
     measured = _Measured()
     started = time.perf_counter()
-    proba = model.predict_proba(x)
     labels = model.predict(x)
     wall = time.perf_counter() - started
     values, counts = np.unique(np.asarray(labels), return_counts=True)
@@ -585,7 +591,6 @@ def _predict(job: dict[str, Any]) -> dict[str, Any]:
         **measured.figures(),
         "rows": len(x),
         "frame_bytes": _frame_bytes(x),
-        "probability_sum": float(np.asarray(proba)[:, 1].sum()),
         "prediction_counts": {str(v.item()): int(c) for v, c in zip(values, counts, strict=True)},
     }
 
@@ -1318,8 +1323,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-rows",
         type=int,
-        default=100_000,
-        help="score_file's chunk_rows (default 100000, monitoring.chunk_rows' default)",
+        default=DEFAULT_CHUNK_ROWS,
+        help=f"score_file's chunk_rows (default {DEFAULT_CHUNK_ROWS}, monitoring.chunk_rows' default)",
     )
     parser.add_argument(
         "--memory-share",
@@ -1445,7 +1450,7 @@ def main(argv: list[str] | None = None) -> int:
     if inference_figures:
         print(
             f"\nBatch inference (score_file, chunk_rows {args.chunk_rows:,}, check_batch per chunk) "
-            "vs in-process predict_proba + predict on the frame in memory"
+            "vs in-process model.predict on the frame in memory"
         )
         print(inference_table(inference_figures))
     noisy = [c.label for c in bench.children if c.other_cores > QUIET_CORES]

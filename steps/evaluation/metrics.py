@@ -30,6 +30,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 
 from configs.schema import ThresholdRule
+from steps.evaluation.predictions import predict_in_chunks, predict_once
 from steps.validation.errors import DataValidationError
 
 _BINARY_SCORERS = {
@@ -278,22 +279,30 @@ def evaluate(
     target: str,
     task: str,
     positive_class: str | None = None,
+    chunk_rows: int | None = None,
 ) -> dict[str, float]:
     """All metrics for ``task`` of a fitted model on the holdout rows.
 
-    Binary: decision metrics come from ``model.predict`` (the threshold the
-    model is served with), ranking metrics from the probability of
-    ``positive_class`` (see :func:`positive_label`).
+    Binary: decision metrics come from the labels ``model.predict`` gives (the
+    threshold the model is served with), ranking metrics from the probability of
+    ``positive_class`` (see :func:`positive_label`); both from one pass of the
+    model where that is exact (:mod:`steps.evaluation.predictions`).
+    ``chunk_rows`` scores that many rows at a time (a labelled 10M-row batch),
+    so the model's working copies stay the size of a chunk.
     """
     features = holdout.drop(columns=[target])
     y_true = holdout[target].to_numpy()
-    if task == "regression":
-        return regression_metrics(y_true, model.predict(features))
-    proba = model.predict_proba(features)
+    scored = (
+        predict_once(model, features, task)
+        if chunk_rows is None
+        else predict_in_chunks(model, features, task, chunk_rows)
+    )
+    if scored.proba is None:
+        return regression_metrics(y_true, scored.labels)
     classes = np.asarray(model.classes_)
     if task == "binary":
         positive = positive_label(classes, positive_class)
         return binary_metrics(
-            y_true, proba[:, positive_column(classes, positive)], positive, model.predict(features)
+            y_true, scored.proba[:, positive_column(classes, positive)], positive, scored.labels
         )
-    return multiclass_metrics(y_true, proba, classes)
+    return multiclass_metrics(y_true, scored.proba, classes)

@@ -26,7 +26,7 @@ import gzip
 import io
 import os
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, Literal, Protocol
 
@@ -45,10 +45,13 @@ from steps.data.loading import (
     read_errors,
 )
 from steps.evaluation.metrics import positive_column, positive_label
+from steps.evaluation.predictions import predict_once
 from steps.registry.mlflow_model import serving_example
 
 OutputFormat = Literal["csv", "parquet"]
 _Chunks = Generator[pd.DataFrame, None, None]
+#: How a string feature is read: object strings, or a categorical of strings.
+StringForm = Literal["str", "category"]
 
 _OUTPUT_SUFFIXES: tuple[tuple[str, OutputFormat], ...] = (
     (".csv.gz", "csv"),
@@ -102,13 +105,14 @@ def output_format(path: str) -> OutputFormat:
 
 
 def iter_chunks(
-    path: str, fmt: str, chunk_rows: int, categorical: Sequence[str]
+    path: str, fmt: str, chunk_rows: int, strings: Mapping[str, StringForm]
 ) -> Iterator[pd.DataFrame]:
     """The file's rows, ``chunk_rows`` at a time (the last chunk may be shorter), in order.
 
-    ``categorical`` names the columns to read as strings (categorical and text
-    features): a CSV chunk would otherwise guess their type from its own rows, and a
-    chunk of ``"1"``/``"2"`` labels would come back as numbers. A local file is checked
+    ``strings`` names the columns to read as strings (categorical and text features),
+    each as object strings (``"str"``) or as a categorical of strings (``"category"``,
+    see :func:`_with_strings`): a CSV chunk would otherwise guess their type from its
+    own rows, and a chunk of ``"1"``/``"2"`` labels would come back as numbers. A local file is checked
     now (missing, empty, binary, non-UTF-8 text); parser errors surface while iterating,
     as DataLoadError naming the file (and the line when pandas names one), as does a
     file with no data rows.
@@ -119,8 +123,8 @@ def iter_chunks(
     if local is not None:
         _check_local_file(local, fmt)
     if fmt == "csv":
-        return _non_empty(_csv_chunks(path, chunk_rows, categorical), path, fmt)
-    return _non_empty(_parquet_chunks(local or path, chunk_rows, categorical), path, fmt)
+        return _non_empty(_csv_chunks(path, chunk_rows, strings), path, fmt)
+    return _non_empty(_parquet_chunks(local or path, chunk_rows, strings), path, fmt)
 
 
 def _non_empty(chunks: _Chunks, path: str, fmt: str) -> _Chunks:
@@ -141,10 +145,11 @@ def _translated(path: str, fmt: str) -> contextlib.AbstractContextManager[None]:
     return read_errors(path, fmt, corrupt=(pa.ArrowException,))
 
 
-def _csv_chunks(path: str, chunk_rows: int, strings: Sequence[str]) -> _Chunks:
+def _csv_chunks(path: str, chunk_rows: int, strings: Mapping[str, StringForm]) -> _Chunks:
     """pandas' chunked reader; every ``next`` is translated, never the consumer's code."""
+    dtypes = {name: str if form == "str" else "category" for name, form in strings.items()}
     with _translated(path, "csv"):
-        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=dict.fromkeys(strings, str))
+        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=dtypes)
     with reader:
         while True:
             with _translated(path, "csv"):
@@ -154,8 +159,8 @@ def _csv_chunks(path: str, chunk_rows: int, strings: Sequence[str]) -> _Chunks:
             yield chunk
 
 
-def _parquet_chunks(path: str, chunk_rows: int, strings: Sequence[str]) -> _Chunks:
-    """Record batches as frames, string features cast to str (None where missing).
+def _parquet_chunks(path: str, chunk_rows: int, strings: Mapping[str, StringForm]) -> _Chunks:
+    """Record batches as frames, string features as strings (see :func:`_with_strings`).
 
     A directory is a partitioned dataset (its partition columns included, as
     pandas reads it); read-ahead is off so only the current batch is decoded.
@@ -196,13 +201,46 @@ def _parquet_chunks(path: str, chunk_rows: int, strings: Sequence[str]) -> _Chun
             handle.close()
 
 
-def _with_strings(frame: pd.DataFrame, strings: Sequence[str]) -> pd.DataFrame:
-    """``strings`` columns as object strings, what ``dtype=str`` gives a CSV column."""
-    for name in strings:
+def _with_strings(frame: pd.DataFrame, strings: Mapping[str, StringForm]) -> pd.DataFrame:
+    """``strings`` columns as the strings a CSV column read as ``str`` holds (None if missing).
+
+    A categorical feature becomes a categorical of strings, not object strings: a
+    Parquet dictionary column keeps its codes and only its few labels become strings
+    (0.06 s per 500k-row column as objects), and Great Expectations checks a
+    categorical column's labels in less than half the time (0.33 s against 0.77 s per
+    500k-row chunk of the generator's data). Text stays object strings, as the text
+    rules expect. The model gets object strings either way (:func:`model_input`).
+    """
+    for name, form in strings.items():
         if name in frame.columns:
             values = frame[name]
-            frame[name] = values.astype(str).astype(object).where(values.notna(), None)
+            frame[name] = (
+                string_categories(values)
+                if form == "category"
+                else values.astype(str).astype(object).where(values.notna(), None)
+            )
     return frame
+
+
+def string_categories(values: pd.Series) -> pd.Series:
+    """``values`` as a categorical whose labels are ``str(value)``; missing stays missing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = values.cat.categories.astype(str)
+        if labels.is_unique:  # 1 and "1" would both become "1"
+            return values.cat.rename_categories(labels)
+        values = values.astype(object)
+    return values.astype(str).where(values.notna(), None).astype("category")
+
+
+def string_forms(
+    features: Sequence[FeatureSpec], names: Sequence[str] | None = None
+) -> dict[str, StringForm]:
+    """How to read each of ``names`` (default: every categorical and text feature) as strings."""
+    kinds = {f.name: f.kind for f in features}
+    chosen = (
+        [n for n, k in kinds.items() if k in ("categorical", "text")] if names is None else names
+    )
+    return {name: "category" if kinds.get(name) == "categorical" else "str" for name in chosen}
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -225,20 +263,24 @@ def prediction_columns(
     ``chunk`` is the model's input (see :func:`model_input`). Binary: the probability of
     the positive class (``positive_class``, default the last of ``classes_``), so it
     means the same whatever the decision threshold; multiclass: the highest class
-    probability, the model's confidence in its prediction.
+    probability, the model's confidence in its prediction. A served binary model runs
+    once for both (:func:`steps.evaluation.predictions.predict_once`).
     """
     index = pd.RangeIndex(len(chunk))
-    labels = model.predict(chunk)
-    if task == "regression":
-        return pd.DataFrame({"prediction": np.asarray(labels, dtype=np.float64)}, index=index)
-    proba = np.asarray(model.predict_proba(chunk))
+    scored = predict_once(model, chunk, task)
+    if scored.proba is None:
+        return pd.DataFrame(
+            {"prediction": np.asarray(scored.labels, dtype=np.float64)}, index=index
+        )
     if task == "binary":
         classes = model.classes_
-        probability = proba[:, positive_column(classes, positive_label(classes, positive_class))]
+        probability = scored.proba[
+            :, positive_column(classes, positive_label(classes, positive_class))
+        ]
     else:
-        probability = proba.max(axis=1)
+        probability = scored.proba.max(axis=1)
     return pd.DataFrame(
-        {"prediction": np.asarray(labels), "probability": probability.astype(np.float64)},
+        {"prediction": scored.labels, "probability": probability.astype(np.float64)},
         index=index,
     )
 
@@ -274,9 +316,20 @@ def _output_frame(
             parts[name] = chunk[name].reset_index(drop=True)
     for name in predictions.columns:
         parts[name] = predictions[name]
-    parts["model_version"] = pd.Series([model_version] * n, index=index, dtype=object)
-    parts["predicted_at"] = pd.Series([predicted_at] * n, index=index, dtype=object)
+    parts["model_version"] = _constant(model_version, n)
+    parts["predicted_at"] = _constant(predicted_at, n)
     return pd.DataFrame(parts, index=index)
+
+
+def _constant(value: str, n: int) -> pd.Series:
+    """``value`` on every row, as a one-label categorical.
+
+    A column of n copies of one Python string cost 0.3 s per 500k rows to build and
+    convert for Parquet, a tenth of the model's time; one label and n zero codes cost
+    nearly nothing. The file holds plain strings either way (:func:`_stable_schema`).
+    """
+    codes = np.zeros(n, dtype=np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=[value]), index=pd.RangeIndex(n))
 
 
 class _Tally:
@@ -385,11 +438,18 @@ class _ParquetWriter:
 
 
 def _stable_schema(frame: pd.DataFrame) -> pa.Schema:
-    """The first chunk's Arrow schema; a column that is all missing there becomes string."""
+    """The first chunk's Arrow schema, in plain types every later chunk can be cast to.
+
+    A column that is all missing there becomes string; a categorical (the constant
+    columns, see :func:`_constant`) is written as its labels' type, so a reader gets
+    strings, and chunks whose categories differ still fit.
+    """
     schema = pa.Schema.from_pandas(frame, preserve_index=False)
     for position, field in enumerate(schema):
         if pa.types.is_null(field.type):
             schema = schema.set(position, field.with_type(pa.string()))
+        elif pa.types.is_dictionary(field.type):
+            schema = schema.set(position, field.with_type(field.type.value_type))
     return schema
 
 
@@ -445,7 +505,8 @@ def score_file(
 ) -> BatchSummary:
     """Validate, score and write ``input_path`` chunk by chunk; all of it or nothing.
 
-    ``validate(chunk, first_row)`` gets each chunk as read (string features as str)
+    ``validate(chunk, first_row)`` gets each chunk as read (string features as strings,
+    categorical ones as a categorical of strings)
     with the 0-based position of its first row, before that chunk is scored and before
     the next is read; whatever it raises propagates unchanged. The output has one row
     per input row, in order: the input's row key if it has one (``Unnamed: 0``, or the
@@ -465,12 +526,7 @@ def score_file(
         raise ValueError(f"keep_columns {clash} clash with the columns scoring adds")
     input_fmt = _table_format(FileSource(kind="file", path=input_path), input_path)
     predicted_at = datetime.now(UTC).isoformat()
-    strings = (
-        [f.name for f in features if f.kind in ("categorical", "text")]
-        if string_columns is None
-        else list(string_columns)
-    )
-    chunks = iter_chunks(input_path, input_fmt, chunk_rows, strings)
+    chunks = iter_chunks(input_path, input_fmt, chunk_rows, string_forms(features, string_columns))
     tally = _Tally(task)
     partial = _partial_path(final)
     writer: _ChunkWriter | None = None

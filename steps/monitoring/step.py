@@ -106,7 +106,12 @@ def drift_statistics(
     if info.target in monitoring_batch.columns:
         names = [f.name for f in info.features] + [info.target]
         quality = evaluate(
-            inputs.model, monitoring_batch[names], info.target, info.task, info.positive_class
+            inputs.model,
+            monitoring_batch[names],
+            info.target,
+            info.task,
+            info.positive_class,
+            chunk_rows=monitoring.chunk_rows,
         )
     statistics = DriftStatistics(
         production_version=production_version,

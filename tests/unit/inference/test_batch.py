@@ -32,6 +32,7 @@ from steps.inference.batch import (
     output_format,
     prediction_columns,
     score_file,
+    string_forms,
 )
 from steps.registry.mlflow_model import serving_example
 from steps.training.model_factory import build_model
@@ -239,9 +240,15 @@ def test_validate_sees_every_raw_chunk_before_it_is_scored(
     model: Any, files: dict[str, str], tmp_path: Path
 ) -> None:
     events: list[tuple[str, int]] = []
+    missing: list[int] = []
 
     def validate(chunk: pd.DataFrame, first_row: int) -> None:
-        assert chunk["merchant_category"].dtype == object  # read as strings, as training did
+        # Read as strings, as training did: a categorical of str labels (quicker to validate).
+        column = chunk["merchant_category"]
+        assert isinstance(column.dtype, pd.CategoricalDtype)
+        assert all(isinstance(label, str) for label in column.cat.categories)
+        assert "nan" not in set(column.cat.categories)  # missing stays missing
+        missing.extend(first_row + np.flatnonzero(column.isna().to_numpy()))
         assert "Unnamed: 0" in chunk.columns  # as read: nothing dropped yet
         events.append(("validate", first_row))
         events.append(("size", len(chunk)))
@@ -259,6 +266,7 @@ def test_validate_sees_every_raw_chunk_before_it_is_scored(
         size = min(CHUNK, ROWS - start)
         expected += [("validate", start), ("size", size), ("scored", start + size)]
     assert events == expected
+    assert missing == [5, 401]
 
 
 class Rejected(Exception):
@@ -393,7 +401,7 @@ def test_output_cannot_overwrite_the_input(model: Any, tmp_path: Path) -> None:
 
 def test_iter_chunks_rejects_a_chunk_size_below_one(files: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="chunk_rows"):
-        iter_chunks(files["csv"], "csv", 0, STRINGS)
+        iter_chunks(files["csv"], "csv", 0, string_forms(FEATURES))
 
 
 # --- Parquet output schema ----------------------------------------------------------------------
