@@ -188,17 +188,40 @@ def _parquet_chunks(path: str, chunk_rows: int, strings: Mapping[str, StringForm
         else:
             handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
             batches = handle.iter_batches(batch_size=chunk_rows)
+    tables = _regrouped(batches, chunk_rows)
     try:
         while True:
             with _translated(path, "parquet"):
-                batch = next(batches, None)
-                frame = None if batch is None else batch.to_pandas()
+                table = next(tables, None)
+                frame = None if table is None else table.to_pandas()
             if frame is None:
                 return
             yield _with_strings(frame, strings)
     finally:
         if handle is not None:
             handle.close()
+
+
+def _regrouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The batches as tables of exactly ``rows`` rows, in order (the last may be shorter).
+
+    pyarrow never lets a batch cross a row group (1,048,576 rows when pandas writes the
+    file), so 500k-row batches came as 500k, 500k, 48k: 30 chunks for 10M rows instead
+    of 20, each paying validation's fixed cost (about 0.25 s).
+    """
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(rows - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def _with_strings(frame: pd.DataFrame, strings: Mapping[str, StringForm]) -> pd.DataFrame:

@@ -269,6 +269,27 @@ def test_validate_sees_every_raw_chunk_before_it_is_scored(
     assert missing == [5, 401]
 
 
+@pytest.mark.parametrize("row_group", [64, 150, 1000])
+def test_parquet_chunks_have_chunk_rows_rows_whatever_the_row_groups(
+    model: Any, batch: pd.DataFrame, tmp_path: Path, row_group: int
+) -> None:
+    """pyarrow's batches stop at each row group; the chunks do not (each chunk is validated)."""
+    source = tmp_path / "groups.parquet"
+    batch.to_parquet(source, row_group_size=row_group)
+    sizes: list[tuple[int, int]] = []
+    _score(
+        model,
+        str(source),
+        str(tmp_path / "p.parquet"),
+        validate=lambda chunk, first_row: sizes.append((first_row, len(chunk))),
+    )
+    assert sizes == [(start, min(CHUNK, ROWS - start)) for start in range(0, ROWS, CHUNK)]
+    whole = serving_example(_whole_file(str(source), "parquet")[NAMES])
+    assert np.array_equal(
+        pd.read_parquet(tmp_path / "p.parquet")["prediction"].to_numpy(), model.predict(whole)
+    )
+
+
 class Rejected(Exception):
     """What a caller's validation raises."""
 

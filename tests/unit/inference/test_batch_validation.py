@@ -90,3 +90,25 @@ def test_a_batch_without_labels_is_scored(scorer: Scorer, tmp_path: Path) -> Non
     generate_transactions(1200, seed=4).drop(columns=["is_fraud"]).to_csv(batch)
     _score(scorer, batch, tmp_path / "out.csv")
     assert len(pd.read_csv(tmp_path / "out.csv")) == 1200
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_unknown_category_in_a_later_chunk_is_refused(
+    scorer: Scorer, tmp_path: Path, suffix: str
+) -> None:
+    """Categories are read as categoricals of strings: the allowed-labels rule still sees them."""
+    frame = generate_transactions(1200, seed=5).drop(columns=["is_fraud"])
+    frame["channel"] = frame["channel"].astype(object)
+    frame.loc[[700, 901], "channel"] = "carrier_pigeon"
+    batch = tmp_path / f"batch{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(batch)
+    else:
+        frame.to_parquet(batch)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(DataValidationError) as error:
+        _score(scorer, batch, out)
+    message = str(error.value)
+    assert "column 'channel'" in message and "carrier_pigeon" in message
+    assert "data rows 500-999" in message
+    assert not out.exists()
