@@ -93,43 +93,6 @@ def _stack_choice_stays_with_its_test() -> Iterator[None]:
     _restore_stack_choice(before)
 
 
-#: Test files whose session fixtures start the same costly stand-ins (a ZenML server, moto,
-#: MLflow, a fake KFP: about a minute) run on one xdist worker, so those start once.
-SHARED_SESSION_GROUPS = {"tests/integration/remote/": "remote-proofs"}
-#: Files run heaviest first, so the last file a worker takes is a short one and neither
-#: worker idles at the end: end-to-end runs, then the integration tests, then unit tests.
-_SCHEDULE_ORDER = ("tests/e2e/", "tests/integration/remote/", "tests/integration/", "tests/unit/")
-
-
-def schedule_group(nodeid: str) -> str:
-    """The xdist group of a test: its file, or the shared group its file belongs to."""
-    path = nodeid.split("::", 1)[0]
-    for prefix, group in SHARED_SESSION_GROUPS.items():
-        if path.startswith(prefix):
-            return group
-    return path
-
-
-def schedule_rank(nodeid: str) -> int:
-    """Where a test's file comes in the run: its place in :data:`_SCHEDULE_ORDER`."""
-    for rank, prefix in enumerate(_SCHEDULE_ORDER):
-        if nodeid.startswith(prefix):
-            return rank
-    return len(_SCHEDULE_ORDER)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Heaviest files first and one group per file (``--dist loadgroup``, see pyproject).
-
-    The sort is stable, so a file's tests keep their order. Runs before
-    pytest-xdist's own hook, which reads the ``xdist_group`` marks added here.
-    """
-    items.sort(key=lambda item: schedule_rank(item.nodeid))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(schedule_group(item.nodeid)))
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove the session's state unless asked to keep it for debugging."""
     if not os.environ.get("FRAUDOPS_KEEP_TEST_STATE"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from steps.report_files import save_step_html
+
 if TYPE_CHECKING:
     from zenml.models import PipelineRunResponse
 
@@ -16,12 +18,6 @@ def save_comparison_report(
     run: PipelineRunResponse, model_name: str, directory: Path = REPORT_DIR
 ) -> Path | None:
     """Write the run's comparison report HTML to ``directory``; None if it made none."""
-    step = run.steps.get("evaluate_candidates")
-    if step is None or "comparison_report" not in step.outputs:
-        return None
-    html = step.outputs["comparison_report"][0].load()
     challenger = run.config.parameters.get("challenger_version") if run.config.parameters else None
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{model_name}-v{challenger or 'unknown'}.html"
-    path.write_text(str(html), encoding="utf-8")
-    return path
+    return save_step_html(run, "evaluate_candidates", "comparison_report", path)

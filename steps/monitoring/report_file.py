@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from steps.report_files import save_step_html
+
 if TYPE_CHECKING:
     from zenml.models import PipelineRunResponse
 
@@ -16,11 +18,7 @@ def save_drift_report(
     run: PipelineRunResponse, model_name: str, directory: Path = REPORT_DIR
 ) -> Path | None:
     """Write the run's Evidently report HTML to ``directory``; None if it made none."""
-    step = run.steps.get("drift_report")
-    if step is None or "drift_report" not in step.outputs:
-        return None
-    html = step.outputs["drift_report"][0].load()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{model_name}-{run.name}.html"
-    path.write_text(str(html), encoding="utf-8")
-    return path.resolve()
+    path = save_step_html(
+        run, "drift_report", "drift_report", directory / f"{model_name}-{run.name}.html"
+    )
+    return None if path is None else path.resolve()
