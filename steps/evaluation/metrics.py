@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 
 from configs.schema import ThresholdRule
-from steps.evaluation.predictions import predict_in_chunks, predict_once
+from steps.evaluation.predictions import predict_in_chunks, probabilities_in_chunks
 from steps.validation.errors import DataValidationError
 
 _BINARY_SCORERS = {
@@ -292,17 +292,14 @@ def evaluate(
     """
     features = holdout.drop(columns=[target])
     y_true = holdout[target].to_numpy()
-    scored = (
-        predict_once(model, features, task)
-        if chunk_rows is None
-        else predict_in_chunks(model, features, task, chunk_rows)
-    )
+    rows = chunk_rows if chunk_rows is not None else max(len(features), 1)
+    classes = np.asarray(getattr(model, "classes_", []))
+    if task == "multiclass":  # the labels are the probabilities' argmax: no predict pass
+        return multiclass_metrics(y_true, probabilities_in_chunks(model, features, rows), classes)
+    scored = predict_in_chunks(model, features, task, rows)
     if scored.proba is None:
         return regression_metrics(y_true, scored.labels)
-    classes = np.asarray(model.classes_)
-    if task == "binary":
-        positive = positive_label(classes, positive_class)
-        return binary_metrics(
-            y_true, scored.proba[:, positive_column(classes, positive)], positive, scored.labels
-        )
-    return multiclass_metrics(y_true, scored.proba, classes)
+    positive = positive_label(classes, positive_class)
+    return binary_metrics(
+        y_true, scored.proba[:, positive_column(classes, positive)], positive, scored.labels
+    )

@@ -77,17 +77,22 @@ def predict_in_chunks(
     matrices); on a 10M-row frame at once that peaked at 6.9 GB, while a chunk's
     copies are freed before the next chunk is scored.
     """
+    parts = [predict_once(model, part, task) for part in row_chunks(features, chunk_rows)]
+    labels = np.concatenate([part.labels for part in parts])
+    probas = [part.proba for part in parts if part.proba is not None]
+    return Predictions(labels, np.concatenate(probas) if probas else None)
+
+
+def probabilities_in_chunks(model: Any, features: pd.DataFrame, chunk_rows: int) -> np.ndarray:
+    """``predict_proba`` alone, ``chunk_rows`` rows at a time: for metrics that need no labels."""
+    return np.concatenate(
+        [np.asarray(model.predict_proba(part)) for part in row_chunks(features, chunk_rows)]
+    )
+
+
+def row_chunks(features: pd.DataFrame, chunk_rows: int) -> list[pd.DataFrame]:
+    """``features`` cut into consecutive slices of ``chunk_rows`` rows (one slice if empty)."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    if len(features) <= chunk_rows:
-        return predict_once(model, features, task)
-    parts = [
-        predict_once(model, features.iloc[start : start + chunk_rows], task)
-        for start in range(0, len(features), chunk_rows)
-    ]
-    labels = np.concatenate([part.labels for part in parts])
-    if task == "regression":
-        return Predictions(labels, None)
-    return Predictions(
-        labels, np.concatenate([part.proba for part in parts if part.proba is not None])
-    )
+    starts = range(0, max(len(features), 1), chunk_rows)
+    return [features.iloc[start : start + chunk_rows] for start in starts]

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
 
 from configs.schema import FeatureSpec, ThresholdRule, TrainingConfig
+from steps.evaluation.metrics import evaluate
 from steps.evaluation.predictions import labels_from_proba, predict_in_chunks, predict_once
 from steps.training.training import fit_model
 
@@ -152,3 +153,27 @@ def test_chunked_predictions_equal_one_call_in_order() -> None:
     np.testing.assert_array_equal(values.labels, regression.predict(batch))
     with pytest.raises(ValueError, match="chunk_rows must be at least 1"):
         predict_in_chunks(model, batch, "binary", chunk_rows=0)
+
+
+def test_multiclass_metrics_run_the_model_once_per_chunk() -> None:
+    """Multiclass metrics take labels from the probabilities: no separate predict pass."""
+    train = _frame(900, 9)
+    train["y"] = np.digitize(train["x"].fillna(0), [-0.5, 0.5])
+    model = fit_model(
+        train,
+        FEATURES,
+        "y",
+        "multiclass",
+        TrainingConfig(estimator="hist_gradient_boosting"),
+        "accuracy",
+    ).model
+    holdout = _frame(1000, 10).assign(y=lambda f: np.digitize(f["x"].fillna(0), [-0.5, 0.5]))
+    whole = evaluate(model, holdout, "y", "multiclass")
+    hgb = HistGradientBoostingClassifier
+    with (
+        mock.patch.object(hgb, "predict_proba", autospec=True, side_effect=hgb.predict_proba) as p,
+        mock.patch.object(hgb, "predict", autospec=True, side_effect=hgb.predict) as labels,
+    ):
+        chunked = evaluate(model, holdout, "y", "multiclass", chunk_rows=300)
+    assert (p.call_count, labels.call_count) == (4, 0)
+    assert chunked == whole
