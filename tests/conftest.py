@@ -12,8 +12,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.scheduler.protocol import Scheduling
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="fraudops-tests-"))
 os.environ["ZENML_CONFIG_PATH"] = str(_SESSION_ROOT / "zenml")
@@ -91,6 +96,15 @@ def _stack_choice_stays_with_its_test() -> Iterator[None]:
     before = os.environ.get("ZENML_ACTIVE_STACK_ID")
     yield
     _restore_stack_choice(before)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """``--dist loadfile`` with the remote proofs' files as one unit (see tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import SharedSessionFileScheduling
+
+    return SharedSessionFileScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -2,9 +2,11 @@
 
 Plain functions (no ZenML); the batch-inference step only adapts :func:`score_file`.
 A batch may hold 10 million rows, so nothing here ever holds the whole input or the
-whole output: one chunk is read, validated by the caller, scored and appended to the
-output before the next is read, and the summary is built from running tallies. Memory
-therefore grows with ``chunk_rows``, not with the file.
+whole output: a chunk is read and validated by the caller; only then is the next one
+read and validated, in a background thread while this one is scored, and this one's
+predictions are appended to the output in another thread while the next is scored
+(:mod:`steps.inference.overlap`). The summary is built from running tallies. Memory
+therefore grows with ``chunk_rows`` (three chunks at most), not with the file.
 
 The output appears all at once or not at all: chunks go to a hidden temporary file
 beside the output, which is renamed into place only when every chunk passed
@@ -22,6 +24,7 @@ to the model exactly as the whole file would be and as a serving request is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import os
@@ -46,6 +49,7 @@ from steps.data.loading import (
 )
 from steps.evaluation.metrics import positive_column, positive_label
 from steps.evaluation.predictions import predict_once
+from steps.inference.overlap import ReadAhead, WriteBehind
 from steps.registry.mlflow_model import serving_example
 
 OutputFormat = Literal["csv", "parquet"]
@@ -508,6 +512,22 @@ def _local_output(output_path: str, input_path: str) -> str:
     return local
 
 
+def _validated(
+    chunks: Iterator[pd.DataFrame], validate: Callable[[pd.DataFrame, int], None]
+) -> _Chunks:
+    """Each chunk once ``validate(chunk, first_row)`` has passed; nothing is read past a failure."""
+    first_row = 0
+    try:
+        for chunk in chunks:
+            validate(chunk, first_row)
+            first_row += len(chunk)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)  # a generator: closes the reader's file now
+        if close is not None:
+            close()
+
+
 def _describe_rows(first_row: int, n: int, number: int, path: str) -> str:
     return f"chunk {number} of '{path}' (data rows {first_row}-{first_row + n - 1}, from 0)"
 
@@ -531,7 +551,9 @@ def score_file(
     ``validate(chunk, first_row)`` gets each chunk as read (string features as strings,
     categorical ones as a categorical of strings)
     with the 0-based position of its first row, before that chunk is scored and before
-    the next is read; whatever it raises propagates unchanged. The output has one row
+    the next is read; whatever it raises propagates unchanged, after the chunks before
+    it were scored. It runs while the previous chunk is scored, in a background thread
+    (never two calls at once; the first chunk's in the caller's thread). The output has one row
     per input row, in order: the input's row key if it has one (``Unnamed: 0``, or the
     index a Parquet file stores), ``row``, the ``keep_columns`` present, ``prediction``
     (and ``probability``), ``model_version`` and ``predicted_at``. It is renamed into
@@ -550,14 +572,23 @@ def score_file(
     input_fmt = _table_format(FileSource(kind="file", path=input_path), input_path)
     predicted_at = datetime.now(UTC).isoformat()
     chunks = iter_chunks(input_path, input_fmt, chunk_rows, string_forms(features, string_columns))
+    reader = ReadAhead(_validated(chunks, validate), "batch-read")
+    behind = WriteBehind("batch-write")
     tally = _Tally(task)
     partial = _partial_path(final)
     writer: _ChunkWriter | None = None
     rows = count = 0
     columns: list[str] = []
     try:
-        for chunk in chunks:
-            validate(chunk, rows)
+        while True:
+            try:
+                chunk = reader.next()
+            except BaseException:
+                behind.wait()  # an earlier chunk's failed write is reported first
+                raise
+            if chunk is None:
+                break
+            reader.ahead()  # the next chunk is read and validated while this one is scored
             where = _describe_rows(rows, len(chunk), count + 1, input_path)
             try:
                 predictions = prediction_columns(
@@ -574,25 +605,26 @@ def score_file(
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 writer = _open_writer(partial, fmt, final)
                 columns = [str(name) for name in frame.columns]
-            writer.write(frame, where)
+            behind.submit(functools.partial(writer.write, frame, where))
             tally.add(predictions["prediction"])
             rows += len(chunk)
             count += 1
             if progress is not None:
                 progress(rows)
+        behind.wait()
         assert writer is not None  # iter_chunks raises on a file without rows
         writer.commit()
         os.replace(partial, final)
     except BaseException:
+        behind.close()
         if writer is not None:
             writer.abort()
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
         raise
     finally:
-        close = getattr(chunks, "close", None)  # a generator: closes the reader's file now
-        if close is not None:
-            close()
+        behind.close()
+        reader.close()  # closes the reader's file now
     return BatchSummary(
         input=input_path,
         output=output_path,

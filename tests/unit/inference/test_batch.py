@@ -239,7 +239,7 @@ def test_positive_class_picks_the_probability_column(
 def test_validate_sees_every_raw_chunk_before_it_is_scored(
     model: Any, files: dict[str, str], tmp_path: Path
 ) -> None:
-    events: list[tuple[str, int]] = []
+    events: list[tuple[str, int, int]] = []
     missing: list[int] = []
 
     def validate(chunk: pd.DataFrame, first_row: int) -> None:
@@ -250,22 +250,24 @@ def test_validate_sees_every_raw_chunk_before_it_is_scored(
         assert "nan" not in set(column.cat.categories)  # missing stays missing
         missing.extend(first_row + np.flatnonzero(column.isna().to_numpy()))
         assert "Unnamed: 0" in chunk.columns  # as read: nothing dropped yet
-        events.append(("validate", first_row))
-        events.append(("size", len(chunk)))
+        events.append(("validate", first_row, len(chunk)))
 
     _score(
         model,
         files["csv"],
         str(tmp_path / "p.csv"),
         validate=validate,
-        progress=lambda rows: events.append(("scored", rows)),
+        progress=lambda rows: events.append(("scored", rows, 0)),
     )
-    starts = list(range(0, ROWS, CHUNK))
-    expected: list[tuple[str, int]] = []
-    for start in starts:
-        size = min(CHUNK, ROWS - start)
-        expected += [("validate", start), ("size", size), ("scored", start + size)]
-    assert events == expected
+    chunks = [(start, min(CHUNK, ROWS - start)) for start in range(0, ROWS, CHUNK)]
+    assert [(first, n) for kind, first, n in events if kind == "validate"] == chunks
+    assert [rows for kind, rows, _ in events if kind == "scored"] == [s + n for s, n in chunks]
+    validated = [events.index(("validate", start, n)) for start, n in chunks]
+    scored = [events.index(("scored", start + n, 0)) for start, n in chunks]
+    # Each chunk is validated before it is scored, and at most one chunk ahead: chunk
+    # i + 1 is validated (in the read-ahead thread) only once chunk i - 1 was scored.
+    assert all(v < s for v, s in zip(validated, scored, strict=True))
+    assert all(validated[i + 1] > scored[i - 1] for i in range(1, len(chunks) - 1))
     assert missing == [5, 401]
 
 
@@ -455,6 +457,32 @@ def test_parquet_output_rejects_a_column_whose_type_changes(
     frame.to_csv(source, index=False)
     with pytest.raises(BatchScoringError, match=r"data rows 600-749.*first chunk"):
         _score(model, str(source), str(tmp_path / "p.parquet"), keep_columns=["account"])
+    assert not (tmp_path / "p.parquet").exists()
+    assert not _leftovers(tmp_path)
+
+
+def test_a_failed_write_is_reported_before_a_later_chunks_rejection(
+    model: Any, files: dict[str, str], tmp_path: Path
+) -> None:
+    """Chunk 5's write fails in the background while chunk 6 is validated (and rejected).
+
+    Problems come out in file order, as they would without the overlap: chunk 5's.
+    """
+    frame = pd.read_csv(files["csv"])
+    frame["account"] = [str(i) for i in range(ROWS)]
+    frame.loc[700, "account"] = "1.5"  # chunk 5 (rows 600-749) cannot be written
+    source = tmp_path / "ids.csv"
+    frame.to_csv(source, index=False)
+
+    def validate(chunk: pd.DataFrame, first_row: int) -> None:
+        if first_row >= 750:
+            raise Rejected(f"rows from {first_row} broke a rule")
+
+    with pytest.raises(BatchScoringError, match=r"data rows 600-749"):
+        _score(
+            model, str(source), str(tmp_path / "p.parquet"), keep_columns=["account"],
+            validate=validate,
+        )
     assert not (tmp_path / "p.parquet").exists()
     assert not _leftovers(tmp_path)
 
