@@ -595,6 +595,7 @@ def score_file(
                     model, model_input(chunk, features), task, positive_class
                 )
             except Exception as exc:
+                behind.wait()  # an earlier chunk's failed write is reported first
                 raise BatchScoringError(
                     f"the model could not score {where}: {type(exc).__name__}: {exc}"
                 ) from exc
