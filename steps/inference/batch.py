@@ -617,7 +617,7 @@ def score_file(
         writer.commit()
         os.replace(partial, final)
     except BaseException:
-        behind.close()
+        behind.close()  # a write in flight finishes before its file is closed
         if writer is not None:
             writer.abort()
         with contextlib.suppress(FileNotFoundError):

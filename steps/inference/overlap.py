@@ -1,11 +1,12 @@
 """Reading the next chunk and writing the last one while the model scores the current one.
 
-Batch scoring does three things per chunk: read (and decode) it, score it, write the
-predictions. The model is most of the time, but reading and writing a 500k-row chunk
-still cost about a quarter of it, and pyarrow and pandas' C parser do most of that
-work without holding the GIL. Running them in one background thread each, one chunk
-ahead and one behind, hides that time behind the model's; memory stays bounded at
-three chunks (one read ahead, one scored, one being written).
+Batch scoring reads (and validates) a chunk, scores it and writes its predictions. Done
+one after the other, the model waits for the reading, Great Expectations' checks and the
+writing of every chunk. Here they run in one background thread each, one chunk ahead and
+one behind, and memory stays bounded at three chunks (one ahead, one scored, one being
+written). On 2 cores this gained about 5% at 1M rows (bench/README.md, Monitoring), not
+more: the model's tree part already keeps both cores busy, and the checks and the
+Pipeline's encoders both need the GIL. With more cores the overlap has more to hide behind.
 
 Order is kept: chunks come out in file order, writes happen in order, and an error
 in either thread is raised in the caller's thread at the point the chunk it belongs
