@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import html
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from configs.schema import DataConfig, FeatureSpec
+from steps.validation.ge_overhead import memoised_configurations, without_batch_fingerprint
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -688,7 +689,7 @@ def _run_suite(frame: pd.DataFrame, suite: ExpectationSuite) -> list[Expectation
     others = [rule for rule in suite.expectations if not _is_value_scan(rule, frame)]
     scanned_columns = sorted({str(getattr(rule, "column", "")) for rule in scans})
     results: list[ExpectationValidationResult] = []
-    with _without_batch_fingerprint():
+    with without_batch_fingerprint(), memoised_configurations():
         for data, rules in ((frame, others), (frame[scanned_columns], scans)):
             if not rules:
                 continue
@@ -696,26 +697,6 @@ def _run_suite(frame: pd.DataFrame, suite: ExpectationSuite) -> list[Expectation
             part = gx.ExpectationSuite(name=suite.name, expectations=rules)
             results.extend(batch.validate(part, result_format=_RESULT_FORMAT).results)
     return results
-
-
-@contextlib.contextmanager
-def _without_batch_fingerprint() -> Iterator[None]:
-    """Stop GE hashing every row of each batch just to label it.
-
-    GE's pandas engine fingerprints any batch under ``HASH_THRESHOLD`` (1 GB)
-    with ``hash_pandas_object`` and stores it only as a batch marker; the
-    ingest step already fingerprints the data. At 10M rows that hash is 7 of
-    the 8.6 s validation takes. The threshold is read per batch, so lowering
-    it for the duration of our validation and restoring it after is enough.
-    """
-    from great_expectations.execution_engine import pandas_execution_engine as engine
-
-    saved = engine.HASH_THRESHOLD
-    engine.HASH_THRESHOLD = 0
-    try:
-        yield
-    finally:
-        engine.HASH_THRESHOLD = saved
 
 
 def _is_value_scan(rule: Expectation, frame: pd.DataFrame) -> bool:
