@@ -195,3 +195,60 @@ def test_the_batch_fingerprint_threshold_is_restored_even_on_error() -> None:
         assert engine.HASH_THRESHOLD == 0
         raise RuntimeError("validation failed")
     assert saved == engine.HASH_THRESHOLD
+
+
+def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of expectations GE builds from a configuration (one impl lookup per build)."""
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    built = [0]
+    lookup = ExpectationConfiguration._get_expectation_impl
+
+    def counted(self: Any) -> Any:
+        built[0] += 1
+        return lookup(self)
+
+    monkeypatch.setattr(ExpectationConfiguration, "_get_expectation_impl", counted)
+    return built
+
+
+def metric_kwargs(configuration: Any) -> dict[str, Any]:
+    from great_expectations.expectations.registry import get_metric_kwargs
+
+    return get_metric_kwargs("column_values.between.condition", configuration=configuration)
+
+
+def test_metric_kwargs_reuse_one_round_trip_per_configuration_inside_the_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rule = an_expectation()
+    outside = [metric_kwargs(rule.configuration) for _ in range(3)]
+    built = count_round_trips(monkeypatch)
+    with memoised_configurations():
+        configuration = rule.configuration
+        inside = [metric_kwargs(configuration) for _ in range(3)]
+        assert built[0] == 1
+        configuration.kwargs["max_value"] = 20  # changed in place: built anew
+        changed = metric_kwargs(configuration)
+        assert built[0] == 2
+    assert inside == outside
+    assert changed["metric_value_kwargs"]["max_value"] == 20
+
+
+def test_other_callers_of_to_domain_obj_always_get_a_new_expectation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rule = an_expectation()
+    built = count_round_trips(monkeypatch)
+    with memoised_configurations():
+        configuration = rule.configuration
+        first, second = configuration.to_domain_obj(), configuration.to_domain_obj()
+        metric_kwargs(configuration)
+        metric_kwargs(configuration)
+    assert first is not second
+    assert first == second
+    assert built[0] == 3
+    metric_kwargs(configuration)
+    assert built[0] == 4  # outside the block: GE's own behaviour
