@@ -442,7 +442,7 @@ class _ParquetWriter:
             self._schema = _stable_schema(frame)
             self._writer = pq.ParquetWriter(self._handle, self._schema)
         try:
-            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            table = _arrow_table(frame, self._schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise BatchScoringError(
                 f"cannot write {where} as Parquet: a column's type differs from the first "
@@ -462,6 +462,35 @@ class _ParquetWriter:
                 self._writer.close()
         with contextlib.suppress(Exception):
             self._handle.close()
+
+
+def _arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """``frame`` as an Arrow table of ``schema``; raises ArrowInvalid / ArrowTypeError if it cannot.
+
+    A categorical column whose labels already have the column's type (the constant
+    columns, see :func:`_constant`) is converted as an Arrow dictionary and decoded in
+    Arrow: given the plain type directly, pyarrow goes through one Python object per row
+    (0.04-0.08 s per 500k rows and constant column, against 0.003 s). Every other column,
+    and a categorical of other labels, is converted by pyarrow as from_pandas would.
+    """
+    columns: list[pa.Array | pa.ChunkedArray] = []
+    for field in schema:
+        values = frame[field.name]
+        try:
+            column = pa.Array.from_pandas(values) if _is_categorical(values) else None
+            if column is not None and column.type.value_type == field.type:
+                columns.append(column.cast(field.type))  # decoding only: exact
+            else:
+                columns.append(pa.Array.from_pandas(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise type(exc)(
+                f"{exc}; conversion failed for column {field.name!r} with type {values.dtype}"
+            ) from exc
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _is_categorical(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype)
 
 
 def _stable_schema(frame: pd.DataFrame) -> pa.Schema:

@@ -28,6 +28,9 @@ from steps.data.loading import DataLoadError
 from steps.data.synthetic import FRAUD_TARGET, fraud_feature_specs, generate_transactions
 from steps.inference.batch import (
     BatchScoringError,
+    _arrow_table,
+    _constant,
+    _stable_schema,
     iter_chunks,
     output_format,
     prediction_columns,
@@ -445,6 +448,51 @@ def test_parquet_schema_holds_when_a_later_chunk_has_gaps(
     assert table.schema.field("account").type == pa.int64()
     assert table.column("account").null_count == 1
     assert table.schema.field("Unnamed: 0").type == pa.int64()
+
+
+def _output_like(rows: int) -> pd.DataFrame:
+    """A frame with every kind of column an output chunk can hold."""
+    return pd.DataFrame(
+        {
+            "Unnamed: 0": np.arange(rows),
+            "row": np.arange(rows, dtype=np.int64),
+            "account": pd.array([1, None] * (rows // 2), dtype="Int64"),
+            "memo": ["a", None] * (rows // 2),
+            "channel": pd.Categorical(["pos", "atm"] * (rows // 2)),
+            "level": pd.Categorical([1, 2] * (rows // 2)),
+            "prediction": ["0", "1"] * (rows // 2),
+            "probability": np.linspace(0, 1, rows),
+            "model_version": _constant("3", rows),
+            "predicted_at": _constant("2026-12-03T14:00:00+00:00", rows),
+            "empty": [None] * rows,
+        }
+    )
+
+
+def test_arrow_table_is_what_pyarrow_builds_from_the_frame_and_schema() -> None:
+    frame = _output_like(100)
+    schema = _stable_schema(frame)
+    ours = _arrow_table(frame, schema)
+    assert ours.schema.equals(schema)
+    assert ours.equals(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+    assert ours.column("model_version").type == pa.string()
+    assert ours.column("level").type == pa.int64()
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "error"),
+    [
+        ("account", [1.5] * 100, pa.ArrowInvalid),
+        ("empty", np.arange(100) * 1.0, pa.ArrowTypeError),
+        ("predicted_at", _constant("x", 100).cat.rename_categories([1.5]), pa.ArrowTypeError),
+    ],
+)
+def test_arrow_table_errors_name_the_column(column: str, values: Any, error: type) -> None:
+    schema = _stable_schema(_output_like(100))
+    frame = _output_like(100)
+    frame[column] = values
+    with pytest.raises(error, match=f"column '{column}'"):
+        _arrow_table(frame, schema)
 
 
 def test_parquet_output_rejects_a_column_whose_type_changes(
