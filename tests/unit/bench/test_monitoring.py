@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from monitoring import (
     PhasePeaks,
+    _one_call,
     bare_psi,
     mark,
     max_difference,
@@ -139,3 +140,22 @@ def test_phase_peaks_attribute_samples_to_the_step_running_then():
     phases.feed('BASELINE {"baseline_bytes": 1}\n')
     assert phases.baseline_seen
     assert PhasePeaks().peak_phase is None
+
+
+def test_one_call_reports_what_each_call_adds_even_after_a_larger_one() -> None:
+    """The paired inference child measures each call on its own: a big call first must not
+    hide a smaller one's memory behind memory the process already holds."""
+    mib = 1 << 20
+
+    def allocate(megabytes: int) -> int:
+        block = np.ones(megabytes * mib // 8)
+        return int(block.size)
+
+    wall, big, _ = _one_call(lambda: allocate(300))
+    _, small, size = _one_call(lambda: allocate(100))
+    _, nothing, _ = _one_call(lambda: None)
+    assert size == 100 * mib // 8
+    assert wall > 0
+    assert 290 * mib <= big <= 330 * mib
+    assert 90 * mib <= small <= 130 * mib
+    assert nothing < 20 * mib
