@@ -279,7 +279,7 @@ def model_input(chunk: pd.DataFrame, features: Sequence[FeatureSpec]) -> pd.Data
     missing = [name for name in names if name not in chunk.columns]
     if missing:
         raise ValueError(f"the feature column(s) {missing} are missing")
-    return serving_example(chunk.loc[:, names])
+    return serving_example(chunk, names)
 
 
 def prediction_columns(
