@@ -15,40 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.schema import DataConfig, FeatureSpec
 from steps.validation import suite as suite_module
 from steps.validation.ge_overhead import memoised_configurations, without_batch_fingerprint
 from steps.validation.suite import build_expectations, column_dtypes, validate_frame
+from tests.unit.validation.test_suite import BINARY, FEATURES, good_frame
 
-CHANNELS = ["online", "pos", "atm"]
-FEATURES = [
-    FeatureSpec(name="amount", kind="numeric", min=0.0, max=50_000.0),
-    FeatureSpec(name="channel", kind="categorical", allowed=CHANNELS),
-    FeatureSpec(name="memo", kind="text", max_null_fraction=0.2),
-    FeatureSpec(name="age", kind="numeric", min=18, max_null_fraction=0.5),
-]
-CONFIG = DataConfig.model_validate(
-    {
-        "source": {"kind": "synthetic", "rows": 1000},
-        "target": "is_fraud",
-        "task": "binary",
-        "target_classes": ["0", "1"],
-        "min_rows": 100,
-    }
-)
-
-
-def good_frame(rows: int = 400) -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    return pd.DataFrame(
-        {
-            "amount": rng.uniform(0, 5_000, rows),
-            "channel": rng.choice(CHANNELS, rows),
-            "memo": rng.choice(["groceries", "fuel station", "online shop"], rows),
-            "age": rng.integers(18, 90, rows).astype(float),
-            "is_fraud": rng.integers(0, 2, rows),
-        }
-    )
+CONFIG = BINARY
+ROWS = 400  # the bad-data cases below change rows up to 300
 
 
 def with_nulls(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +89,7 @@ def raw_results(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def test_reports_are_the_same_with_and_without_the_memo(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frame = CASES[case](good_frame())
+    frame = CASES[case](good_frame(ROWS))
     memoised = validate_frame(frame.copy(), FEATURES, CONFIG)
     with ge_as_shipped(monkeypatch):
         shipped = validate_frame(frame.copy(), FEATURES, CONFIG)
@@ -128,7 +101,7 @@ def test_reports_are_the_same_with_and_without_the_memo(
 def test_raw_ge_results_are_the_same_with_and_without_the_memo(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frame = CASES[case](good_frame())
+    frame = CASES[case](good_frame(ROWS))
     memoised = raw_results(frame.copy())
     with ge_as_shipped(monkeypatch):
         shipped = raw_results(frame.copy())
