@@ -590,30 +590,27 @@ def _score_paired_with_predict(
     """
     x = _peer_input(job["input"])
     model.predict(x.head(1000))  # warm-up
+    actions: dict[str, Callable[[], Any]] = {"ours": score, "peer": lambda: model.predict(x)}
+    walls: dict[str, list[float]] = {"ours": [], "peer": []}
+    added: dict[str, list[int]] = {"ours": [], "peer": []}
+    last: dict[str, Any] = {}  # only the last result of each is kept: 10M labels are 80 MB
     measured = _Measured()
-    ours: list[tuple[float, int]] = []
-    peer: list[tuple[float, int]] = []
-    summary: Any = None
-    labels: Any = None
     for round_number in range(job.get("repeats", 1)):
-        for which in (("ours", "peer") if round_number % 2 == 0 else ("peer", "ours")):
-            if which == "ours":
-                wall, added, summary = _one_call(score)
-                ours.append((wall, added))
-            else:
-                wall, added, labels = _one_call(lambda: model.predict(x))
-                peer.append((wall, added))
-    figures = measured.figures()
+        for name in ("ours", "peer") if round_number % 2 == 0 else ("peer", "ours"):
+            last.pop(name, None)
+            wall, grew, last[name] = _one_call(actions[name])
+            walls[name].append(wall)
+            added[name].append(grew)
     return {
-        "wall_s": [wall for wall, _ in ours],
-        **figures,
-        "added_bytes": max(added for _, added in ours),
+        **measured.figures(),
+        "wall_s": walls["ours"],
+        "added_bytes": max(added["ours"]),
         "paired": True,
-        **_scored_figures(summary, job["output"]),
+        **_scored_figures(last["ours"], job["output"]),
         "peer": {
-            "wall_s": [wall for wall, _ in peer],
-            "added_bytes": max(added for _, added in peer),
-            **_predicted_figures(x, labels),
+            "wall_s": walls["peer"],
+            "added_bytes": max(added["peer"]),
+            **_predicted_figures(x, last["peer"]),
         },
     }
 

@@ -20,7 +20,6 @@ from steps.validation.ge_overhead import memoised_configurations, without_batch_
 from steps.validation.suite import build_expectations, column_dtypes, validate_frame
 from tests.unit.validation.test_suite import BINARY, FEATURES, good_frame
 
-CONFIG = BINARY
 ROWS = 400  # the bad-data cases below change rows up to 300
 
 
@@ -79,7 +78,7 @@ def ge_as_shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def raw_results(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Every GE result of the suite on ``frame``, as GE serialises it, in suite order."""
-    suite = build_expectations(FEATURES, CONFIG, column_dtypes(frame))
+    suite = build_expectations(FEATURES, BINARY, column_dtypes(frame))
     results = suite_module._run_suite(frame, suite)
     dicts = [result.to_json_dict() for result in results]
     return sorted(dicts, key=lambda item: item["expectation_config"]["meta"]["order"])
@@ -90,10 +89,13 @@ def test_reports_are_the_same_with_and_without_the_memo(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = CASES[case](good_frame(ROWS))
-    memoised = validate_frame(frame.copy(), FEATURES, CONFIG)
+    built = count_round_trips(monkeypatch)
+    memoised = validate_frame(frame.copy(), FEATURES, BINARY)
+    built_memoised, built[0] = built[0], 0
     with ge_as_shipped(monkeypatch):
-        shipped = validate_frame(frame.copy(), FEATURES, CONFIG)
+        shipped = validate_frame(frame.copy(), FEATURES, BINARY)
     assert memoised.model_dump() == shipped.model_dump()
+    assert built_memoised < built[0], "validate_frame did not run with the memo"
     assert memoised.success is (case == "good"), memoised.summary()
 
 
@@ -102,11 +104,14 @@ def test_raw_ge_results_are_the_same_with_and_without_the_memo(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = CASES[case](good_frame(ROWS))
+    built = count_round_trips(monkeypatch)
     memoised = raw_results(frame.copy())
+    built_memoised, built[0] = built[0], 0
     with ge_as_shipped(monkeypatch):
         shipped = raw_results(frame.copy())
     assert memoised == shipped
-    assert len(memoised) == len(build_expectations(FEATURES, CONFIG, column_dtypes(frame)).expectations)
+    assert built_memoised < built[0], "_run_suite did not run with the memo"
+    assert len(memoised) == len(build_expectations(FEATURES, BINARY, column_dtypes(frame)).expectations)
 
 
 def an_expectation() -> Any:
