@@ -7,6 +7,7 @@
     python run.py --pipeline batch-inference --config configs/local.yaml --data PATH [--output PATH]
     python run.py --pipeline monitor --config configs/local.yaml --data PATH [--no-retrain]
     python run.py --status | --serve | --undeploy --config configs/local.yaml
+    python run.py --undeploy --all
     python run.py --register-stacks [NAME_OR_FILE ...]
 
 The config (and that a local data file exists) is checked before ZenML is
@@ -216,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--undeploy",
         action="store_true",
-        help="stop every prediction server and splitter this project started, and nothing "
-        "else; stages are kept, --serve brings production back (needs --config)",
+        help="stop the config's model's prediction servers and endpoint (with --all: every "
+        "model's), and nothing else; stages are kept, --serve brings production back "
+        "(needs --config, or --all)",
     )
     action.add_argument(
         "--replay",
@@ -225,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the production version's holdout rows to the stable endpoint at --rate "
         "requests/s for --duration seconds (Locust, headless), e.g. in a second terminal "
         "while a deploy's canary watches real traffic; prints Locust's figures (needs --config)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="undeploy: every model this project serves on the stack, not just the config's",
     )
     parser.add_argument(
         "--rate",
@@ -866,6 +873,21 @@ def interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def undeploy_everything(stack_name: str | None) -> int:
+    """--undeploy --all without a config: stop every model's endpoint on the stack."""
+    from steps.deployment.commands import undeploy_lines
+    from steps.deployment.platform import NoSplitterError
+
+    try:
+        select_stack(stack_name)
+        lines = undeploy_lines(None)
+    except (UsageError, NoSplitterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
     """--status, --serve or --undeploy: print what the command did."""
     from stacks.flavors.traffic import ServingError
@@ -890,7 +912,7 @@ def serving_command(args: argparse.Namespace, config: RunConfig) -> int:
                 config, args.rate, args.duration, progress=lambda line: print(line, flush=True)
             )
         else:
-            lines = undeploy_lines()
+            lines = undeploy_lines(None if args.all else config.model.name)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
@@ -1008,8 +1030,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_console(verbose=args.verbose)
     if args.register_stacks is not None:
         return register_stacks(args.register_stacks)
+    if args.all and not args.undeploy:
+        parser.error("--all goes with --undeploy only")
+    if args.undeploy and args.all and args.config is None:
+        return undeploy_everything(args.stack)
     if args.config is None:
-        parser.error(f"{action_flag(args)} needs --config PATH")
+        parser.error(f"{action_flag(args)} needs --config PATH (or --undeploy --all)")
     if args.pipeline in ("batch-inference", "monitor") and args.data is None:
         parser.error(f"--pipeline {args.pipeline} needs --data PATH (the batch, CSV or Parquet)")
     if args.pipeline == "rollback" and not (args.reason and args.reason.strip()):
@@ -1040,6 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline is None:
         return serving_command(args, config)
     print(f"Running pipeline '{args.pipeline}' with {args.config} on stack '{stack}'")
+    signal.signal(signal.SIGTERM, interrupt)  # `kill PID` undoes a roll-out, as Ctrl-C does
     return run_pipeline(args, config, stack)
 
 

@@ -377,13 +377,32 @@ class FairnessConfig(StrictModel):
     min_rows: int = Field(
         100, ge=1, description="Segments with fewer compared rows are reported, not judged."
     )
+    insufficient: Literal["fail", "warn"] = Field(
+        "fail",
+        description="Fewer than two segments could be judged (below min_rows or an undefined "
+        "metric), so no gap was measured: 'fail' refuses the challenger; 'warn' lets it pass "
+        "with a warning in the gate's verdict, the comparison report and the run output.",
+    )
 
 
 class ServingConfig(StrictModel):
     """How the stable endpoint behaves (read by stacks with a local traffic splitter)."""
 
-    port: int = Field(5080, ge=1024, le=65535, description="The stable endpoint's port.")
+    port: int | None = Field(
+        None,
+        ge=1024,
+        le=65535,
+        description="The stable endpoint's port; omitted: a free port is chosen once and kept "
+        "for this model (python run.py --status shows it).",
+    )
     host: str = Field("127.0.0.1", min_length=1, description="Address the endpoint binds.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1024,
+        le=65535,
+        description="Loopback port of the endpoint's /metrics and /stats (never the clients' "
+        "port); omitted: a free port is chosen once and kept for this model.",
+    )
     max_body_bytes: int = Field(
         1_000_000, ge=1024, description="Larger request bodies are refused with 413."
     )
@@ -397,6 +416,43 @@ class ServingConfig(StrictModel):
         30.0, gt=0.0, description="Seconds to wait for in-flight requests before stopping."
     )
     workers: int = Field(1, ge=1, le=16, description="Worker processes per prediction server.")
+    replicas: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Prediction servers per live version, each supervised; one dying costs no "
+        "request while another answers.",
+    )
+    max_in_flight: int = Field(
+        2,
+        ge=1,
+        le=1_000,
+        description="Requests one replica holds at once (HAProxy maxconn per server); the rest "
+        "wait in HAProxy's queue, so a health check never waits behind a deep backlog.",
+    )
+    max_queue: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="Requests waiting in HAProxy's queue per replica; beyond it a request is "
+        "shed at once with 503 and Retry-After.",
+    )
+    queue_timeout: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="Seconds a queued request may wait for a replica before it is shed (503).",
+    )
+    retry_after: int = Field(
+        1, ge=1, le=3_600, description="Seconds a shed client is told to wait (Retry-After)."
+    )
+    lease_seconds: float = Field(
+        15.0,
+        ge=3.0,
+        le=3_600.0,
+        description="A roll-out renews its lease this often (a third of it); if the deploy "
+        "process stops renewing, every request goes back to the champion.",
+    )
 
 
 class LoadTestConfig(StrictModel):

@@ -24,46 +24,69 @@ numbers as strings) is left to MLflow and the model, which accept it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import hashlib
 import json
+import math
 import os
-import signal
+import re
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stacks.flavors.supervision import runtime_socket_path
 from stacks.flavors.traffic import EndpointSettings, ServingError
 
-#: The one backend of every endpoint; its servers are named ``v<version>``.
+#: The one backend of every endpoint; its servers are named ``v<version>_r<replica>``.
 BACKEND = "model"
 FRONTEND = "endpoint"
-#: Paths the endpoint forwards to MLflow's scoring server; anything else is a 404 at HAProxy.
+STATS_FRONTEND = "stats"
+#: Paths the endpoint forwards to the scoring servers; anything else is a 404 at HAProxy.
 FORWARDED_PATHS = ("/invocations", "/ping", "/health", "/version")
 METRICS_PATH = "/metrics"
+STATS_PATH = "/stats"
 #: Longest Unix socket path the kernel accepts (``sun_path`` is 108 bytes with the NUL).
 MAX_SOCKET_PATH = 107
-#: Health checks: a dead server is out after 2 s, a new one in after 2 s.
-CHECK_PARAMS = "check inter 1s fall 2 rise 2"
+#: Health checks every second; while a server changes state (and while it is down) every
+#: quarter second, so a dead replica is out within about 0.5 s after its first failed
+#: check and a restarted one is back about 0.5 s after it answers.
+CHECK_PARAMS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 2"
+#: HAProxy's largest server weight.
+MAX_SERVER_WEIGHT = 256
+SERVER_NAME = re.compile(r"^v(?P<version>[^_]+?)(?:_r(?P<replica>\d+))?$")
 
 
 class VersionRecord(BaseModel):
-    """One version's server behind the endpoint, as the state file keeps it."""
+    """One version's servers behind the endpoint, as the state file keeps it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(gt=0, lt=65536)
+    #: One port per replica, in replica order (replica 1 first).
+    ports: list[int] = Field(min_length=1)
     weight: int = Field(default=0, ge=0, le=100)
-    #: The ZenML service that runs the MLflow server, if ZenML started it.
-    service_uuid: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_single_server(cls, data: Any) -> Any:
+        """Read a state written before replicas (``port`` and ``service_uuid``) as one replica."""
+        if isinstance(data, dict) and "port" in data and "ports" not in data:
+            port = data["port"]
+            data = {k: v for k, v in data.items() if k not in {"port", "service_uuid"}}
+            data["ports"] = [port]
+        return data
+
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, ports: list[int]) -> list[int]:
+        if any(not 0 < port < 65536 for port in ports):
+            raise ValueError(f"ports must be 1..65535, got {ports}")
+        return ports
 
 
 class SplitterState(BaseModel):
@@ -74,31 +97,24 @@ class SplitterState(BaseModel):
     model_name: str = Field(min_length=1)
     host: str = "127.0.0.1"
     port: int = Field(default=5080, gt=0, lt=65536)
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     workers: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=1)
+    max_in_flight: int = Field(default=2, ge=1)
+    max_queue: int = Field(default=20, ge=0)
+    queue_timeout: float = Field(default=1.0, gt=0.0)
+    retry_after: int = Field(default=1, ge=1)
     versions: dict[str, VersionRecord] = Field(default_factory=dict)
 
     @classmethod
     def for_endpoint(cls, model_name: str, settings: EndpointSettings) -> SplitterState:
         """A state with no versions yet, for a newly opened endpoint."""
-        return cls(
-            model_name=model_name,
-            host=settings.host,
-            port=settings.port,
-            max_body_bytes=settings.max_body_bytes,
-            workers=settings.workers,
-        )
+        return cls(model_name=model_name, **_settings_fields(settings))
 
     def with_settings(self, settings: EndpointSettings) -> SplitterState:
         """The same versions under (possibly) new endpoint settings."""
-        return self.model_copy(
-            update={
-                "host": settings.host,
-                "port": settings.port,
-                "max_body_bytes": settings.max_body_bytes,
-                "workers": settings.workers,
-            }
-        )
+        return self.model_copy(update=_settings_fields(settings))
 
     def settings(self) -> EndpointSettings:
         """The endpoint settings this state was opened with."""
@@ -107,6 +123,12 @@ class SplitterState(BaseModel):
             host=self.host,
             max_body_bytes=self.max_body_bytes,
             workers=self.workers,
+            replicas=self.replicas,
+            max_in_flight=self.max_in_flight,
+            max_queue=self.max_queue,
+            queue_timeout=self.queue_timeout,
+            retry_after=self.retry_after,
+            metrics_port=self.metrics_port,
         )
 
     def url(self) -> str:
@@ -114,15 +136,54 @@ class SplitterState(BaseModel):
         host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host
         return f"http://{host}:{self.port}/invocations"
 
+    def metrics_url(self) -> str | None:
+        """Where HAProxy's Prometheus exporter answers (loopback only), if a port is set."""
+        return f"http://127.0.0.1:{self.metrics_port}{METRICS_PATH}" if self.metrics_port else None
 
-def server_name(version: str) -> str:
-    """HAProxy's name for a version's server: ``v3`` for version "3"."""
-    return f"v{version}"
+
+def _settings_fields(settings: EndpointSettings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "metrics_port": settings.metrics_port,
+        "max_body_bytes": settings.max_body_bytes,
+        "workers": settings.workers,
+        "replicas": settings.replicas,
+        "max_in_flight": settings.max_in_flight,
+        "max_queue": settings.max_queue,
+        "queue_timeout": settings.queue_timeout,
+        "retry_after": settings.retry_after,
+    }
+
+
+def server_name(version: str, replica: int = 1) -> str:
+    """HAProxy's name for a replica of a version's servers: ``v3_r1`` for version "3"."""
+    return f"v{version}_r{replica}"
 
 
 def version_of(server: str) -> str | None:
     """The version a server name stands for, or None for something that is not ours."""
-    return server[1:] if server.startswith("v") and len(server) > 1 else None
+    match = SERVER_NAME.match(server)
+    return match.group("version") if match else None
+
+
+def server_weights(weights: Mapping[str, int], replicas: Mapping[str, int]) -> dict[str, int]:
+    """HAProxy's weight for each replica of each version, so versions share by ``weights``.
+
+    HAProxy's round robin shares by server weight, so a version's share is its
+    replicas' weights summed: each replica gets ``weight * L / replicas`` with
+    ``L`` the least common multiple of the versions' replica counts (exact, and
+    equal to the version's weight when every version has as many replicas),
+    scaled down to HAProxy's 256 when needed (then shares are within a percent).
+    """
+    common = math.lcm(*replicas.values()) if replicas else 1
+    raw = {v: weights.get(v, 0) * common // replicas[v] for v in replicas}
+    largest = max(raw.values(), default=0)
+    if largest <= MAX_SERVER_WEIGHT:
+        return raw
+    return {
+        v: max(round(w * MAX_SERVER_WEIGHT / largest), 1 if w else 0) for v, w in raw.items()
+    }
 
 
 def admin_socket_path(state_dir: Path, runtime_root: Path | None = None) -> Path:
@@ -132,18 +193,7 @@ def admin_socket_path(state_dir: Path, runtime_root: Path | None = None) -> Path
     deployers (two ZenML stores) apart, the per-user directory (mode 0700)
     keeps other users off a socket that can reroute traffic.
     """
-    root = runtime_root if runtime_root is not None else Path(tempfile.gettempdir())
-    directory = root / f"fraudops-{os.getuid()}"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
-    path = directory / f"{digest}.sock"
-    if len(str(path)) > MAX_SOCKET_PATH:
-        raise ServingError(
-            f"the admin socket path {path} is longer than {MAX_SOCKET_PATH} bytes; "
-            "set TMPDIR to a shorter directory"
-        )
-    return path
+    return runtime_socket_path(state_dir, ".sock", runtime_root)
 
 
 @dataclass(frozen=True)
@@ -161,12 +211,14 @@ class SplitterFiles:
         return self.directory / "state.json"
 
     @property
-    def pidfile(self) -> Path:
-        return self.directory / "haproxy.pid"
+    def lease(self) -> Path:
+        """The roll-out in progress and until when its deploy has promised to renew it."""
+        return self.directory / "rollout-lease.json"
 
     @property
-    def log(self) -> Path:
-        return self.directory / "haproxy.log"
+    def interrupted(self) -> Path:
+        """Roll-outs the guard ended because their lease expired, for the next command to tell."""
+        return self.directory / "interrupted.json"
 
     @property
     def socket(self) -> Path:
@@ -183,40 +235,67 @@ def load_state(files: SplitterFiles) -> SplitterState | None:
 
 
 def save_state(files: SplitterFiles, state: SplitterState) -> None:
-    """Write the state atomically: a crash mid-write must not lose the routing."""
+    """Write the state and the config rendered from it, each atomically.
+
+    The config on disk always says what the runtime API last set, so when the
+    supervisor restarts a killed HAProxy it comes back with today's routing
+    (runtime changes over the admin socket are lost with the process).
+    """
     files.directory.mkdir(parents=True, exist_ok=True)
-    temporary = files.state.with_suffix(".json.tmp")
-    temporary.write_text(state.model_dump_json(indent=2))
-    os.replace(temporary, files.state)
+    _write_atomically(files.config, render_config(state, files.socket))
+    _write_atomically(files.state, state.model_dump_json(indent=2))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 # --- configuration -----------------------------------------------------------------------
 
 
-def _refusal(status: int, code: str, message: str) -> str:
-    """A JSON body in MLflow's own error shape, so clients parse one format for every error."""
+def _answer(status: int, code: str, message: str) -> str:
+    """The arguments of an HAProxy-made answer in MLflow's error shape (one format for clients)."""
     body = json.dumps({"error_code": code, "message": message})
     if "'" in body:
         raise ValueError(f"a refusal message cannot hold a single quote: {message}")
-    return f"http-request return status {status} content-type application/json string '{body}'"
+    return f"status {status} content-type application/json string '{body}'"
+
+
+def _refusal(status: int, code: str, message: str) -> str:
+    return "http-request return " + _answer(status, code, message)
+
+
+def shed_answer(state: SplitterState) -> str:
+    """The fast 503 for a request beyond what the replicas and the queue hold."""
+    return (
+        _answer(
+            503,
+            "OVERLOADED",
+            f"the endpoint is at capacity; retry after {state.retry_after} s",
+        )
+        + f" hdr Retry-After {state.retry_after}"
+    )
 
 
 def render_frontend(state: SplitterState) -> list[str]:
-    """The frontend: request checks first (first match wins), then the backend.
+    """The clients' frontend: request checks first (first match wins), then the backend.
 
     Chunked uploads are refused with 411 rather than measured: HAProxy can
     only measure a body it buffers, and buffering up to ``max_body_bytes``
     would mean a buffer that large for every connection. Clients (requests,
     httpx, curl with a file) send Content-Length for a body they hold.
     ``text/csv``, which MLflow also accepts, is refused on purpose: the
-    endpoint's contract is JSON.
+    endpoint's contract is JSON. Past the checks, a request that would wait
+    behind more than ``max_queue`` others is shed at once (503, Retry-After)
+    instead of queueing: the replicas keep answering at their capacity.
     """
     invocations = "{ path /invocations }"
     limit = state.max_body_bytes
     return [
         f"frontend {FRONTEND}",
         f"    bind {state.host}:{state.port}",
-        "    http-request use-service prometheus-exporter if { path /metrics }",
         "    acl forwarded path " + " ".join(FORWARDED_PATHS),
         "    acl json_body req.hdr(content-type) -m reg -i ^application/json([[:space:]]*;.*)?$",
         "    acl chunked req.hdr(transfer-encoding) -m found",
@@ -239,16 +318,53 @@ def render_frontend(state: SplitterState) -> list[str]:
         "    "
         + _refusal(415, "UNSUPPORTED_MEDIA_TYPE", "send Content-Type: application/json")
         + f" if {invocations} !json_body",
+        f"    http-request return {shed_answer(state)} if {{ queue({BACKEND}) ge {state.max_queue} }}",
         f"    default_backend {BACKEND}",
     ]
 
 
-def render_backend(state: SplitterState) -> list[str]:
-    """The backend: one health-checked server per live version, at its saved weight.
+def render_stats_frontend(state: SplitterState) -> list[str]:
+    """HAProxy's Prometheus exporter and stats page, on their own loopback port.
 
-    Every response says which server answered (``X-Served-By: v3``), so a
-    client, a smoke test or a canary can tell the versions apart.
+    Never on the clients' port: the figures (and HAProxy's build version) are
+    for the machine's operators and the monitoring that scrapes them.
     """
+    if state.metrics_port is None:
+        return []
+    return [
+        f"frontend {STATS_FRONTEND}",
+        f"    bind 127.0.0.1:{state.metrics_port}",
+        f"    http-request use-service prometheus-exporter if {{ path {METRICS_PATH} }}",
+        "    stats enable",
+        f"    stats uri {STATS_PATH}",
+        "    stats refresh 5s",
+        "",
+    ]
+
+
+def server_params(state: SplitterState) -> str:
+    """What every replica's server line carries beyond address and weight.
+
+    ``maxconn``: the replica holds at most ``max_in_flight`` requests, the rest
+    wait in HAProxy (bounded by ``timeout queue`` and the frontend's shedding),
+    so a health check reaches a replica that is busy but not buried and a busy
+    server is never marked DOWN.
+    """
+    return f"maxconn {state.max_in_flight} {CHECK_PARAMS}"
+
+
+def render_backend(state: SplitterState) -> list[str]:
+    """The backend: health-checked replicas of every live version, at their version's share.
+
+    Every response says which version answered (``X-Served-By: v3``), so a
+    client, a smoke test or a canary can tell the versions apart. A request is
+    sent again, to another replica, only when it never got an answer: the
+    connection failed (``conn-failure``) or the replica closed it without a
+    byte of answer because it died under it (``empty-response``; scoring has
+    no side effects). An answer, 5xx included, is never retried.
+    """
+    replicas = {version: len(record.ports) for version, record in state.versions.items()}
+    weights = server_weights({v: r.weight for v, r in state.versions.items()}, replicas)
     lines = [
         f"backend {BACKEND}",
         "    balance roundrobin",
@@ -256,14 +372,17 @@ def render_backend(state: SplitterState) -> list[str]:
         "    http-check expect status 200",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on all-retryable-errors",
-        "    http-response set-header X-Served-By %[srv_name]",
+        "    retry-on conn-failure empty-response",
+        f"    timeout queue {int(state.queue_timeout * 1000)}ms",
+        f"    http-error {shed_answer(state)}",
+        "    http-response set-header X-Served-By %[srv_name,field(1,_)]",
     ]
     for version, record in sorted(state.versions.items(), key=lambda item: item[0]):
-        lines.append(
-            f"    server {server_name(version)} 127.0.0.1:{record.port} "
-            f"weight {record.weight} {CHECK_PARAMS}"
-        )
+        for replica, port in enumerate(record.ports, start=1):
+            lines.append(
+                f"    server {server_name(version, replica)} 127.0.0.1:{port} "
+                f"weight {weights[version]} {server_params(state)}"
+            )
     return lines
 
 
@@ -273,7 +392,7 @@ def render_config(state: SplitterState, socket_path: Path) -> str:
     Timeouts are for prediction requests: a scoring call takes milliseconds,
     a slow client or a stuck server is cut after 30 s; ``timeout http-request``
     bounds the time to send headers and body. ``http-buffer-request`` keeps
-    the body so a request can be retried on another server (``retry-on``)
+    the body so a request can be retried on another replica (``retry-on``)
     when one dies under it.
     """
     lines = [
@@ -290,11 +409,11 @@ def render_config(state: SplitterState, socket_path: Path) -> str:
         "    timeout server 30s",
         "    timeout http-request 10s",
         "    timeout http-keep-alive 10s",
-        "    timeout queue 10s",
         "    timeout check 2s",
         "",
         *render_frontend(state),
         "",
+        *render_stats_frontend(state),
         *render_backend(state),
         "",
     ]
@@ -315,23 +434,7 @@ def check_config(binary: str, path: Path) -> None:
         raise ServingError(f"HAProxy rejects {path}: " + "\n".join(alerts or [result.stdout]))
 
 
-# --- process -----------------------------------------------------------------------------
-
-
-def running_pid(files: SplitterFiles) -> int | None:
-    """The pid of this endpoint's HAProxy if it runs (a stale pidfile or a reused pid is not)."""
-    try:
-        pid = int(files.pidfile.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        cmdline = process.cmdline()
-    except psutil.Error:
-        return None
-    return pid if str(files.config) in cmdline else None
+# --- ports and processes -----------------------------------------------------------------
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -347,63 +450,6 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
-
-
-def start_haproxy(binary: str, files: SplitterFiles, state: SplitterState) -> int:
-    """Render the config from ``state``, validate it, and start HAProxy in the background.
-
-    ``-D`` makes HAProxy daemonize itself (it outlives this process and is
-    not our child, so killing it leaves no zombie); the foreground part exits
-    once the listeners are bound, so its exit status says whether it started.
-    """
-    if port_in_use(state.host, state.port):
-        raise ServingError(
-            f"port {state.port} on {state.host} is already in use by another program; "
-            "stop it or choose another port with deployment.serving.port in the run config"
-        )
-    files.directory.mkdir(parents=True, exist_ok=True)
-    socket_path = files.socket
-    socket_path.unlink(missing_ok=True)
-    files.config.write_text(render_config(state, socket_path))
-    check_config(binary, files.config)
-    with files.log.open("a") as log:
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting HAProxy\n")
-        log.flush()
-        result = subprocess.run(
-            [binary, "-D", "-f", str(files.config), "-p", str(files.pidfile)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-            timeout=30,
-        )
-    if result.returncode != 0:
-        raise ServingError(
-            f"HAProxy did not start (exit {result.returncode}): {tail(files.log, 20)}"
-        )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        pid = running_pid(files)
-        if pid is not None and socket_path.exists():
-            return pid
-        time.sleep(0.05)
-    raise ServingError(f"HAProxy started but wrote no pid or socket: {tail(files.log, 20)}")
-
-
-def stop_haproxy(files: SplitterFiles, timeout: float = 5.0) -> int | None:
-    """Stop this endpoint's HAProxy (SIGTERM, then SIGKILL); return its pid if it ran."""
-    pid = running_pid(files)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if not wait_for_exit(pid, timeout):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_for_exit(pid, timeout)
-    files.pidfile.unlink(missing_ok=True)
-    with contextlib.suppress(ServingError):
-        files.socket.unlink(missing_ok=True)
-    return pid
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:
@@ -494,6 +540,8 @@ class ServerStat:
     responses_4xx: int = 0  # hrsp_4xx
     responses_5xx: int = 0  # hrsp_5xx (HAProxy's own 503s for a dead server included)
     response_ms: float | None = None  # rtime: mean time to response headers, last 1024
+    down_transitions: int = 0  # chkdown: UP -> DOWN transitions since HAProxy started
+    queued: int = 0  # qcur: requests waiting in HAProxy's queue for this server
 
     @property
     def up(self) -> bool:
@@ -531,19 +579,85 @@ def parse_show_stat(text: str) -> list[ServerStat]:
                 responses_4xx=_int(row.get("hrsp_4xx")),
                 responses_5xx=_int(row.get("hrsp_5xx")),
                 response_ms=float(row["rtime"]) if row.get("rtime") else None,
+                down_transitions=_int(row.get("chkdown")),
+                queued=_int(row.get("qcur")),
             )
         )
     return stats
 
 
 def model_servers(stats: list[ServerStat]) -> dict[str, ServerStat]:
-    """The endpoint's servers by version."""
-    found = {}
-    for stat in stats:
-        version = version_of(stat.server)
-        if stat.backend == BACKEND and version is not None:
-            found[version] = stat
-    return found
+    """The endpoint's replica servers by HAProxy name (``v3_r1``), ours only."""
+    return {
+        stat.server: stat
+        for stat in stats
+        if stat.backend == BACKEND and version_of(stat.server) is not None
+    }
+
+
+@dataclass(frozen=True)
+class VersionStat:
+    """One version's replicas taken together, as routing and the canary see the version."""
+
+    version: str
+    replicas: tuple[ServerStat, ...]
+
+    @property
+    def healthy(self) -> bool:
+        """Whether at least one replica is UP after a real health check (it can take traffic)."""
+        return any(passes_check(stat) for stat in self.replicas)
+
+    @property
+    def status(self) -> str:
+        """UP if any replica is UP, else the first replica's word (DRAIN, MAINT, DOWN)."""
+        if any(stat.up for stat in self.replicas):
+            return "UP"
+        return self.replicas[0].status if self.replicas else "DOWN"
+
+    @property
+    def total_requests(self) -> int:
+        return sum(stat.total_requests for stat in self.replicas)
+
+    @property
+    def responses_4xx(self) -> int:
+        return sum(stat.responses_4xx for stat in self.replicas)
+
+    @property
+    def responses_5xx(self) -> int:
+        return sum(stat.responses_5xx for stat in self.replicas)
+
+    @property
+    def current_sessions(self) -> int:
+        return sum(stat.current_sessions for stat in self.replicas)
+
+    @property
+    def weight(self) -> int:
+        """HAProxy's weight summed over the replicas."""
+        return sum(stat.weight for stat in self.replicas)
+
+    @property
+    def response_ms(self) -> float | None:
+        """The replicas' recent mean response times, weighted by the requests each answered."""
+        timed = [s for s in self.replicas if s.response_ms is not None and s.total_requests]
+        total = sum(s.total_requests for s in timed)
+        if not total:
+            return None
+        return sum(s.response_ms * s.total_requests for s in timed if s.response_ms) / total
+
+
+def passes_check(stat: ServerStat | None) -> bool:
+    """Whether HAProxy sees the server UP after a real health check (not just initially)."""
+    return stat is not None and stat.up and "L7OK" in stat.check_status
+
+
+def version_stats(stats: list[ServerStat]) -> dict[str, VersionStat]:
+    """The endpoint's servers grouped by version."""
+    grouped: dict[str, list[ServerStat]] = {}
+    for name, stat in sorted(model_servers(stats).items()):
+        version = version_of(name)
+        assert version is not None
+        grouped.setdefault(version, []).append(stat)
+    return {version: VersionStat(version, tuple(found)) for version, found in grouped.items()}
 
 
 # --- weights -----------------------------------------------------------------------------

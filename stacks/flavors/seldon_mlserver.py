@@ -30,11 +30,15 @@ Register it once per ZenML store, before a stack that uses ``flavor: seldon_mlse
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
@@ -50,6 +54,7 @@ from stacks.flavors.seldon_config import model_storage_uri, seldon_deployment_co
 from stacks.flavors.traffic import (
     Backend,
     EndpointSettings,
+    Interruption,
     ServingError,
     SplitterMissingError,
     TrafficCounters,
@@ -65,6 +70,9 @@ SDEP_GROUP, SDEP_VERSION, SDEP_PLURAL = "machinelearning.seldon.io", "v1", "seld
 #: Labels the flavor finds its deployments by: the model, and what the deployment is.
 MODEL_LABEL, ROLE_LABEL, VERSION_LABEL = "fraudops/model", "fraudops/role", "fraudops/version"
 ROLE_ENDPOINT, ROLE_VERSION = "endpoint", "version"
+#: Annotations of the endpoint manifest: the roll-out in progress, and ones that were cut off.
+LEASE_ANNOTATION = "fraudops/rollout-lease"
+INTERRUPTED_ANNOTATION = "fraudops/interrupted"
 #: MLServer's V2 path for the graph node ZenML always names ``classifier``.
 INFER_PATH = "v2/models/classifier/infer"
 #: ZenML model version run metadata holding the MLflow registry version (steps/registry).
@@ -584,6 +592,102 @@ class SeldonMLServerModelDeployer(SeldonModelDeployer):
             stopped.append(f"version SeldonDeployment {client.namespace}/{name}")
         return stopped
 
+    # --- roll-out lease ---------------------------------------------------------------------
+    #
+    # The lease lives on the endpoint SeldonDeployment (an annotation), so it outlives the
+    # deploy. Nothing in the cluster acts on it by itself: the next deploy, --status or
+    # --serve of the model (recover_rollout) restores the single-predictor manifest.
+
+    def begin_rollout(
+        self, model_name: str, champion: str | None, challenger: str, lease_seconds: float
+    ) -> None:
+        """Write the lease on the endpoint manifest (none yet: nothing to restore, no lease)."""
+        lease = {
+            "champion": champion,
+            "challenger": challenger,
+            "expires_at": time.time() + lease_seconds,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._annotate(model_name, {LEASE_ANNOTATION: json.dumps(lease)})
+
+    def renew_rollout(self, model_name: str, lease_seconds: float) -> None:
+        """Push the lease's expiry ahead."""
+        lease = self._lease(model_name)
+        if lease is not None:
+            lease["expires_at"] = time.time() + lease_seconds
+            self._annotate(model_name, {LEASE_ANNOTATION: json.dumps(lease)})
+
+    def end_rollout(self, model_name: str) -> None:
+        """Remove the lease."""
+        if self._lease(model_name) is not None:
+            self._annotate(model_name, {LEASE_ANNOTATION: None})
+
+    def recover_rollout(self, model_name: str) -> list[Interruption]:
+        """Restore the champion's single predictor if the lease expired; unrecorded interruptions."""
+        lease = self._lease(model_name)
+        if lease is not None and time.time() > float(lease["expires_at"]):
+            champion, challenger = lease.get("champion"), str(lease["challenger"])
+            if champion:
+                self.set_weights(model_name, {str(champion): 100})
+            with contextlib.suppress(ServingError):
+                self.retire_version(model_name, challenger, drain_timeout=0)
+            interruption = Interruption(
+                version=challenger,
+                champion=str(champion) if champion else None,
+                at=datetime.now(UTC).isoformat(timespec="seconds"),
+                reason=(
+                    f"roll-out of version {challenger} started {lease.get('started_at')} was "
+                    "interrupted (its lease expired); every request went back to "
+                    f"version {champion} and version {challenger} was removed"
+                ),
+            )
+            records = [*self._interruption_records(model_name), asdict(interruption)]
+            self._annotate(
+                model_name,
+                {LEASE_ANNOTATION: None, INTERRUPTED_ANNOTATION: json.dumps(records[-20:])},
+            )
+        return [
+            Interruption(**record)
+            for record in self._interruption_records(model_name)
+            if not record.get("recorded")
+        ]
+
+    def mark_recorded(self, model_name: str, versions: set[str]) -> None:
+        """Note on the manifest that these interruptions are in the model registry."""
+        records = [
+            {**record, "recorded": record.get("recorded") or record["version"] in versions}
+            for record in self._interruption_records(model_name)
+        ]
+        if records:
+            self._annotate(model_name, {INTERRUPTED_ANNOTATION: json.dumps(records)})
+
+    def _lease(self, model_name: str) -> dict[str, Any] | None:
+        raw = self._endpoint_annotations(model_name).get(LEASE_ANNOTATION)
+        return cast(dict[str, Any], json.loads(raw)) if raw else None
+
+    def _interruption_records(self, model_name: str) -> list[dict[str, Any]]:
+        raw = self._endpoint_annotations(model_name).get(INTERRUPTED_ANNOTATION)
+        return cast(list[dict[str, Any]], json.loads(raw)) if raw else []
+
+    def _endpoint_annotations(self, model_name: str) -> dict[str, str]:
+        endpoint = self.seldon_client.read_manifest(endpoint_deployment_name(model_name))
+        if endpoint is None:
+            return {}
+        return dict(endpoint["metadata"].get("annotations") or {})
+
+    def _annotate(self, model_name: str, changes: Mapping[str, str | None]) -> None:
+        endpoint = self.seldon_client.read_manifest(endpoint_deployment_name(model_name))
+        if endpoint is None:
+            return
+        annotations = dict(endpoint["metadata"].get("annotations") or {})
+        for key, value in changes.items():
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
+        endpoint["metadata"]["annotations"] = annotations
+        self.seldon_client.apply_manifest(endpoint)
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _url(self, deployment: str) -> str:
@@ -634,13 +738,18 @@ class SeldonMLServerModelDeployer(SeldonModelDeployer):
         self, model_name: str, predictors: list[dict[str, Any]]
     ) -> dict[str, Any]:
         name = endpoint_deployment_name(model_name)
+        kept = {
+            key: value
+            for key, value in self._endpoint_annotations(model_name).items()
+            if key in {LEASE_ANNOTATION, INTERRUPTED_ANNOTATION}
+        }
         return {
             "apiVersion": f"{SDEP_GROUP}/{SDEP_VERSION}",
             "kind": "SeldonDeployment",
             "metadata": {
                 "name": name,
                 "labels": {"app": "zenml", MODEL_LABEL: name, ROLE_LABEL: ROLE_ENDPOINT},
-                "annotations": {"fraudops/model-name": model_name},
+                "annotations": {"fraudops/model-name": model_name, **kept},
             },
             "spec": {"name": name, "protocol": PROTOCOL, "predictors": predictors},
         }

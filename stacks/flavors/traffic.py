@@ -22,10 +22,16 @@ from typing import Protocol, runtime_checkable
 class EndpointSettings:
     """The stable endpoint of one model, as the run config's ``deployment.serving`` says."""
 
-    port: int = 5080
+    port: int | None = None  # None: the deployer picks a free port once and keeps it
     host: str = "127.0.0.1"
     max_body_bytes: int = 1_000_000
     workers: int = 1
+    replicas: int = 1
+    max_in_flight: int = 2
+    max_queue: int = 20
+    queue_timeout: float = 1.0
+    retry_after: int = 1
+    metrics_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,21 @@ class VersionToServe:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """One process serving a version, as its supervisor sees it."""
+
+    name: str
+    state: str  # the supervisor's word: RUNNING, STARTING, BACKOFF, EXITED, FATAL, STOPPED
+    pid: int | None
+    port: int | None
+    uptime_seconds: float | None
+    restarts: int
+    healthy: bool  # the splitter's health check passes for this replica
+
+
+@dataclass(frozen=True)
 class Backend:
-    """One version's server as the splitter sees it."""
+    """One version's server(s) as the splitter sees them."""
 
     version: str
     weight: int  # share of new requests, 0..100 (all weights of a model sum to 100 or 0)
@@ -49,6 +68,7 @@ class Backend:
     port: int | None = None
     pid: int | None = None
     protocol: str = "mlflow"  # what ``url`` speaks: "mlflow" (/invocations) or "v2" (MLServer)
+    replicas: tuple[Replica, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,17 @@ class TrafficCounters:
     responses_4xx: int
     responses_5xx: int
     recent_latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """A roll-out ended by the side that outlived its deploy, because nobody renewed its lease."""
+
+    version: str  # the challenger, now stopped and routed nothing
+    champion: str | None  # who got every request back (None: nobody served before)
+    at: str  # ISO time the routing was restored
+    reason: str  # one sentence for the user
+    recorded: bool = False  # written to the model registry by a later command
 
 
 class ServingError(RuntimeError):
@@ -135,4 +166,31 @@ class TrafficSplitter(Protocol):
 
         Returns what was stopped, one line each, for the user to read.
         """
+        ...
+
+    def begin_rollout(
+        self, model_name: str, champion: str | None, challenger: str, lease_seconds: float
+    ) -> None:
+        """Take a lease on a roll-out of ``challenger`` that this process renews.
+
+        If it is not renewed within ``lease_seconds`` (the deploy was killed, the
+        machine slept), the side that outlives the deploy sends every request
+        back to ``champion``, stops the challenger and records an Interruption.
+        """
+        ...
+
+    def renew_rollout(self, model_name: str, lease_seconds: float) -> None:
+        """Push the lease's expiry ``lease_seconds`` ahead."""
+        ...
+
+    def end_rollout(self, model_name: str) -> None:
+        """Release the lease (the roll-out finished, or restored routing itself)."""
+        ...
+
+    def recover_rollout(self, model_name: str) -> list[Interruption]:
+        """End an abandoned roll-out now if there is one; every interruption not yet recorded."""
+        ...
+
+    def mark_recorded(self, model_name: str, versions: set[str]) -> None:
+        """The interruptions of these versions were written to the model registry."""
         ...

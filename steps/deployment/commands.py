@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from configs.schema import RunConfig
-from stacks.flavors.traffic import Backend, VersionToServe
+from stacks.flavors.traffic import Backend, Replica, VersionToServe
+from steps.deployment.interrupted import record_interruptions
 from steps.deployment.platform import active_splitter, endpoint_settings
 from steps.promotion.stages import (
     UnknownVersionError,
@@ -25,11 +26,35 @@ from steps.promotion.stages import (
 
 def _backend_line(backend: Backend, stages: dict[str, str]) -> str:
     health = "healthy" if backend.healthy else "UNHEALTHY"
-    where = f"pid {backend.pid or '-'}, port {backend.port or '-'}"
+    running = sum(1 for r in backend.replicas if r.pid is not None)
+    where = (
+        f"{running} of {len(backend.replicas)} replicas running"
+        if backend.replicas
+        else f"pid {backend.pid or '-'}, port {backend.port or '-'}"
+    )
     return (
         f"  version {backend.version:<4} stage {stages.get(backend.version, '?'):<10} "
         f"weight {backend.weight:>3}%  {backend.state:<7} {health:<9} ({where})"
     )
+
+
+def _replica_line(replica: Replica) -> str:
+    """One supervised process: its real state, pid, port, uptime and restarts."""
+    uptime = _duration(replica.uptime_seconds) if replica.uptime_seconds is not None else "-"
+    check = "check ok" if replica.healthy else "check failing"
+    return (
+        f"      {replica.name:<34} {replica.state:<8} pid {replica.pid or '-':<7} "
+        f"port {replica.port or '-':<5}  up {uptime:<8} restarts {replica.restarts:<3} {check}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 7200:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def decision_records(metadata: dict[str, Any], version: str) -> list[tuple[str, str]]:
@@ -62,6 +87,11 @@ def decision_records(metadata: dict[str, Any], version: str) -> list[tuple[str, 
                 f"{checks.get('reason')}",
             )
         )
+    interrupted = metadata.get("rollout_interrupted")
+    if isinstance(interrupted, dict) and interrupted.get("at"):
+        records.append(
+            (str(interrupted["at"]), f"version {version}: interrupted: {interrupted.get('reason')}")
+        )
     rollback = metadata.get("rollback")
     if isinstance(rollback, dict) and rollback.get("at"):
         records.append(
@@ -91,6 +121,8 @@ def status_lines(config: RunConfig) -> list[str]:
     """The endpoint, each live version with stage, weight and health, and the last decision."""
     name = config.model.name
     splitter = active_splitter()
+    configure_mlflow_from_stack()
+    interrupted = record_interruptions(splitter, name)
     versions = all_versions(name)
     stages = {v.version: v.stage for v in versions}
     url = splitter.endpoint_url(name)
@@ -98,6 +130,9 @@ def status_lines(config: RunConfig) -> list[str]:
     lines.append(
         f"Endpoint: {url}" if url else "Endpoint: not running (python run.py --serve --config ...)"
     )
+    metrics = getattr(splitter, "metrics_url", lambda _name: None)(name)
+    if url and metrics:
+        lines.append(f"Metrics: {metrics} (loopback only)")
     production = [v for v in versions if v.stage == "production"]
     lines.append(
         f"Production: version {production[-1].version}" if production else "Production: none"
@@ -105,10 +140,12 @@ def status_lines(config: RunConfig) -> list[str]:
     backends = splitter.backends(name)
     if backends:
         lines.append("Serving:")
-        lines += [_backend_line(b, stages) for b in backends]
+        for backend in backends:
+            lines.append(_backend_line(backend, stages))
+            lines += [_replica_line(replica) for replica in backend.replicas]
     else:
         lines.append("Serving: no server running")
-    configure_mlflow_from_stack()
+    lines += interrupted
     try:
         aliases = mlflow_aliases(name)
     except Exception:  # no MLflow registered model yet
@@ -133,12 +170,16 @@ def serve_production(config: RunConfig) -> list[str]:
     splitter = active_splitter()
     splitter.check_ready()
     serving = config.deployment.serving
+    configure_mlflow_from_stack()
     url = splitter.open_endpoint(name, endpoint_settings(serving))
+    interrupted = record_interruptions(splitter, name)
+    production = [v for v in all_versions(name) if v.stage == "production"]
+    ref = production[-1]
     backend = splitter.serve_version(
         VersionToServe(model_name=name, version=ref.version, model_uri=ref.model_uri),
         timeout=serving.startup_timeout,
     )
-    lines = []
+    lines = list(interrupted)
     if backend.weight != 100:
         splitter.set_weights(name, {ref.version: 100})
         lines.append(f"Routed every request to version {ref.version}.")
@@ -152,10 +193,12 @@ def serve_production(config: RunConfig) -> list[str]:
     return lines
 
 
-def undeploy_lines() -> list[str]:
-    """Stop every prediction server and splitter this project started; nothing else."""
-    stopped = active_splitter().shut_down(None)
-    return stopped or ["Nothing was running."]
+def undeploy_lines(model_name: str | None) -> list[str]:
+    """Stop the model's servers and endpoint (every model's with None); nothing else."""
+    stopped = active_splitter().shut_down(model_name)
+    if stopped:
+        return stopped
+    return [f"Nothing was running for '{model_name}'." if model_name else "Nothing was running."]
 
 
 def release_check_lines(rollout: dict[str, Any]) -> list[str]:

@@ -44,4 +44,10 @@ def endpoint_settings(serving: ServingConfig) -> EndpointSettings:
         host=serving.host,
         max_body_bytes=serving.max_body_bytes,
         workers=serving.workers,
+        replicas=serving.replicas,
+        max_in_flight=serving.max_in_flight,
+        max_queue=serving.max_queue,
+        queue_timeout=serving.queue_timeout,
+        retry_after=serving.retry_after,
+        metrics_port=serving.metrics_port,
     )

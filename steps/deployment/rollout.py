@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 
 from configs.schema import ServingConfig
 from stacks.flavors.traffic import Backend, TrafficSplitter, VersionToServe
+from steps.deployment.lease import rollout_lease
 from steps.deployment.platform import endpoint_settings
 from steps.deployment.smoke import SmokeResult, smoke_test
 from steps.promotion.stages import (
@@ -74,6 +75,37 @@ def switch_to(
     name = new.model_name
     splitter.check_ready()
     endpoint = splitter.open_endpoint(name, endpoint_settings(serving))
+    champion = old.version if old else None
+    with rollout_lease(splitter, name, champion, new.version, serving.lease_seconds):
+        smoke, checked = _switch(
+            splitter, new, old, model, smoke_rows, target, serving, endpoint, record,
+            before_full_traffic,
+        )
+    retired = retire_others(splitter, name, keep=new.version, drain_timeout=serving.drain_timeout)
+    return SwitchResult(
+        endpoint=endpoint,
+        serving=new.version,
+        replaced=old.version if old else None,
+        smoke=smoke,
+        retired=retired,
+        checked=checked,
+    )
+
+
+def _switch(
+    splitter: TrafficSplitter,
+    new: VersionRef,
+    old: VersionRef | None,
+    model: BaseEstimator,
+    smoke_rows: pd.DataFrame,
+    target: str,
+    serving: ServingConfig,
+    endpoint: str,
+    record: dict[str, object] | None,
+    before_full_traffic: Callable[[Backend], Mapping[str, object]] | None,
+) -> tuple[SmokeResult, dict[str, object]]:
+    """The part of a switch that runs under the roll-out lease; undone on any failure."""
+    name = new.model_name
     try:
         backend = splitter.serve_version(
             VersionToServe(model_name=name, version=new.version, model_uri=new.model_uri),
@@ -102,15 +134,7 @@ def switch_to(
     except BaseException:
         restore(splitter, new, old, serving)
         raise
-    retired = retire_others(splitter, name, keep=new.version, drain_timeout=serving.drain_timeout)
-    return SwitchResult(
-        endpoint=endpoint,
-        serving=new.version,
-        replaced=old.version if old else None,
-        smoke=smoke,
-        retired=retired,
-        checked=checked,
-    )
+    return smoke, checked
 
 
 def restore(

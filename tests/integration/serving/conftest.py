@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import requests
 
-from stacks.flavors.haproxy import AdminSocket, model_servers, pid_alive, port_in_use
+from stacks.flavors.haproxy import AdminSocket, pid_alive, port_in_use, version_stats
 from stacks.flavors.mlflow_haproxy import MLflowHAProxyModelDeployer
 from stacks.flavors.traffic import EndpointSettings, TrafficSplitter, VersionToServe
 
@@ -34,6 +34,8 @@ MODEL_NAME = "splitter-fraud"
 #: Each MLflow server takes 10-14 s to start; a slow shared machine gets more.
 SERVER_TIMEOUT = 90
 MAX_BODY_BYTES = 200_000
+#: Every version runs as two supervised replicas, as the shipped configs do.
+REPLICAS = 2
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,14 @@ class Endpoint:
         return AdminSocket(self.deployer.splitter_files(self.model.name).socket)
 
     def requests_by_version(self) -> dict[str, int]:
-        """HAProxy's cumulative request count per version's server."""
-        return {v: s.total_requests for v, s in model_servers(self.admin().show_stat()).items()}
+        """HAProxy's cumulative request count per version (its replicas summed)."""
+        return {v: s.total_requests for v, s in version_stats(self.admin().show_stat()).items()}
 
     def weights(self) -> dict[str, int]:
-        """The weights HAProxy routes by (not the state file's)."""
-        return {v: s.weight for v, s in model_servers(self.admin().show_stat()).items()}
+        """The weights HAProxy routes by (not the state file's), per version's replica."""
+        return {
+            v: s.replicas[0].weight for v, s in version_stats(self.admin().show_stat()).items()
+        }
 
 
 def free_port() -> int:
@@ -179,7 +183,7 @@ def trained_model(local_stack: str) -> TrainedModel:
 
 
 def _process_tree(pid: int | None) -> list[int]:
-    """A pid and all its descendants (an MLflow daemon runs uvicorn under it)."""
+    """A pid and all its descendants (supervisord runs everything under it)."""
     import psutil
 
     if pid is None:
@@ -222,9 +226,15 @@ def _remove_own_deployer() -> None:
     Client().delete_stack_component(OWN_DEPLOYER, StackComponentType.MODEL_DEPLOYER)
 
 
+def supervised_pids(deployer: MLflowHAProxyModelDeployer) -> set[int]:
+    """supervisord and every process below it (HAProxy, replicas, guards, uvicorn workers)."""
+    pid = deployer.supervisor().pid()
+    return set(_process_tree(pid))
+
+
 @pytest.fixture(scope="session")
 def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
-    """The stable endpoint with version 1 at weight 100; shut down and checked afterwards."""
+    """The stable endpoint with version 1 (two replicas) at weight 100; shut down and checked."""
 
     deployer = _own_deployer()
     assert isinstance(deployer, TrafficSplitter)
@@ -233,20 +243,16 @@ def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
     try:
         deployer.check_ready()
         url = deployer.open_endpoint(
-            MODEL_NAME, EndpointSettings(port=port, max_body_bytes=MAX_BODY_BYTES)
+            MODEL_NAME,
+            EndpointSettings(port=port, max_body_bytes=MAX_BODY_BYTES, replicas=REPLICAS),
         )
         started = time.monotonic()
         deployer.serve_version(trained_model.to_serve("1"), timeout=SERVER_TIMEOUT)
-        print(f"\nMLflow server v1 ready behind HAProxy in {time.monotonic() - started:.1f} s")
+        print(f"\nv1's replicas ready behind HAProxy in {time.monotonic() - started:.1f} s")
         deployer.set_weights(MODEL_NAME, {"1": 100})
         yield Endpoint(deployer=deployer, model=trained_model, url=url, port=port)
     finally:
-        from stacks.flavors.haproxy import running_pid
-
-        haproxy_pid = running_pid(deployer.splitter_files(MODEL_NAME))
-        seen_pids.update(_process_tree(haproxy_pid))
-        for service in deployer.splitter_services():
-            seen_pids.update(_process_tree(service.status.pid))
+        seen_pids |= supervised_pids(deployer)
         stopped = deployer.shut_down()
         _remove_own_deployer()  # before any check below can fail, or the flavor cannot go
         print("\n".join(["", "shut_down():", *stopped]))
@@ -256,7 +262,7 @@ def endpoint(trained_model: TrainedModel) -> Iterator[Endpoint]:
             time.sleep(0.2)
         assert not [pid for pid in seen_pids if pid_alive(pid)], "processes left running"
         assert not port_in_use("127.0.0.1", port), f"port {port} still open"
-        assert deployer.splitter_services() == []
+        assert not deployer.supervisor().is_running()
 
 
 def ensure_serving(endpoint: Endpoint) -> None:

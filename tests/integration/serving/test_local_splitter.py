@@ -1,9 +1,10 @@
-"""The local TrafficSplitter for real: HAProxy, MLflow servers started by ZenML, HTTP.
+"""The local TrafficSplitter for real: supervisord, HAProxy, replicas of MLflow models, HTTP.
 
 The tests run in file order on the session's endpoint (see conftest.py):
-version 1 serves; version 2 joins at weight 0 while requests flow and the
-refusals leave routing alone; the switch to version 2 under load; a kill -9 of
-everything and the recovery. Three MLflow server starts in all.
+version 1 serves (two replicas); version 2 joins at weight 0 while requests
+flow and the refusals leave routing alone; the switch to version 2 under load;
+``kill -9`` of a replica and of HAProxy under load, each back by itself; a
+``kill -9`` of everything and the recovery that ``--serve`` does.
 """
 
 from __future__ import annotations
@@ -20,15 +21,31 @@ import pytest
 import requests
 
 from stacks.flavors import haproxy
-from stacks.flavors.haproxy import SplitterFiles, SplitterState, VersionRecord, pid_alive
-from stacks.flavors.traffic import ServingError, SplitterMissingError, VersionToServe
+from stacks.flavors.haproxy import SplitterFiles, VersionRecord, pid_alive
+from stacks.flavors.local_endpoint import LocalEndpoint, ping
+from stacks.flavors.supervision import Supervisor
+from stacks.flavors.traffic import (
+    EndpointSettings,
+    ServingError,
+    SplitterMissingError,
+    VersionToServe,
+)
 from tests.integration.serving.conftest import (
     MODEL_NAME,
+    REPLICAS,
     SERVER_TIMEOUT,
     Endpoint,
     RequestLoop,
     free_port,
 )
+
+
+def supervised_tree(supervisor: Supervisor) -> list[int]:
+    pid = supervisor.pid()
+    if pid is None:
+        return []
+    process = psutil.Process(pid)
+    return [pid, *(child.pid for child in process.children(recursive=True))]
 
 
 def _predict(endpoint: Endpoint) -> requests.Response:
@@ -57,22 +74,32 @@ def _kill_tree(pid: int) -> list[int]:
     return [victim.pid for victim in victims]
 
 
-def test_haproxy_starts_with_a_long_state_dir(tmp_path: Path) -> None:
-    """A state dir far past the 107-byte socket limit still gets a working admin socket."""
-    files = SplitterFiles(tmp_path / ("long-store-path-" * 8) / "splitter" / "m")
-    assert len(str(files.directory)) > 140
-    state = SplitterState(model_name="m", port=free_port())
-    binary = shutil.which("haproxy")
-    assert binary is not None
-    pid = haproxy.start_haproxy(binary, files, state)
+def test_an_endpoint_opens_with_a_long_state_dir(tmp_path: Path) -> None:
+    """Directories far past the 107-byte socket limit still get working sockets."""
+    root = tmp_path / ("long-store-path-" * 8)
+    endpoint = LocalEndpoint(
+        SplitterFiles(root / "splitter" / "m"),
+        Supervisor(root / "supervisor"),
+        shutil.which("haproxy"),
+    )
+    assert len(str(endpoint.files.directory)) > 140
+    port = free_port()
     try:
-        assert haproxy.running_pid(files) == pid
-        assert haproxy.AdminSocket(files.socket).show_stat() == []
-        answer = requests.get(f"http://127.0.0.1:{state.port}/nowhere", timeout=5)
+        endpoint.supervisor.ensure_running()
+        assert (
+            endpoint.open("m", EndpointSettings(port=port))
+            == f"http://127.0.0.1:{port}/invocations"
+        )
+        assert endpoint.admin().show_stat() == []
+        answer = requests.get(f"http://127.0.0.1:{port}/nowhere", timeout=5)
         assert answer.status_code == 404 and answer.json()["error_code"] == "NOT_FOUND"
+        pids = supervised_tree(endpoint.supervisor)
+        assert len(pids) >= 3  # supervisord, HAProxy, the guard
     finally:
-        assert haproxy.stop_haproxy(files) == pid
-    assert not pid_alive(pid) and not files.socket.exists()
+        endpoint.shut_down()
+        endpoint.supervisor.shutdown()
+    assert not any(pid_alive(pid) for pid in pids) and not endpoint.files.socket.exists()
+    assert not haproxy.port_in_use("127.0.0.1", port)
 
 
 def test_port_taken_by_another_program_is_named(endpoint: Endpoint) -> None:
@@ -80,11 +107,19 @@ def test_port_taken_by_another_program_is_named(endpoint: Endpoint) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        state = SplitterState(model_name="other", port=port)
-        files = endpoint.deployer.splitter_files("port-clash-test")
-        with pytest.raises(ServingError, match=rf"port {port}.*deployment\.serving\.port"):
-            haproxy.start_haproxy("haproxy", files, state)
-    assert haproxy.running_pid(files) is None
+        with pytest.raises(ServingError, match=rf"port {port}.*another program.*serving\.port"):
+            endpoint.deployer.open_endpoint("port-clash-test", EndpointSettings(port=port))
+    assert endpoint.deployer.endpoint_url("port-clash-test") is None
+    assert endpoint.deployer.supervisor().names("port-clash-test") == []
+
+
+def test_port_of_another_model_is_named_as_that_model(endpoint: Endpoint) -> None:
+    """Two models cannot share a port: the message names the model holding it."""
+    with pytest.raises(
+        ServingError, match=rf"port {endpoint.port} is the endpoint of model '{MODEL_NAME}'"
+    ):
+        endpoint.deployer.open_endpoint("second-model", EndpointSettings(port=endpoint.port))
+    assert endpoint.deployer.supervisor().names("second-model") == []
 
 
 def test_check_ready_says_how_to_install_haproxy(
@@ -95,18 +130,34 @@ def test_check_ready_says_how_to_install_haproxy(
         endpoint.deployer.check_ready()
 
 
-def test_a_server_that_cannot_start_leaves_nothing(endpoint: Endpoint) -> None:
-    """A model URI MLflow cannot load: ServingError with the server's log, nothing left over."""
+def test_a_model_that_cannot_be_fetched_leaves_nothing(endpoint: Endpoint) -> None:
+    """A model URI MLflow cannot resolve: ServingError naming it, no program, routing as it was."""
     deployer = endpoint.deployer
     before = endpoint.weights()
     broken = VersionToServe(MODEL_NAME, "2", f"models:/{MODEL_NAME}/99")
-    started = time.monotonic()
-    with pytest.raises(ServingError, match="did not become healthy") as caught:
+    with pytest.raises(ServingError, match=f"cannot download models:/{MODEL_NAME}/99"):
         deployer.serve_version(broken, timeout=20)
-    print(f"\nbroken server refused in {time.monotonic() - started:.1f} s: {caught.value}"[:600])
-    assert deployer.find_version_service(MODEL_NAME, "2") is None
+    assert deployer.supervisor().names(f"{MODEL_NAME}--v2") == []
     assert endpoint.weights() == before
     assert [b.version for b in deployer.backends(MODEL_NAME)] == ["1"]
+
+
+def test_a_replica_that_cannot_start_leaves_nothing(endpoint: Endpoint) -> None:
+    """Files that are no model: ServingError with the replica's log, nothing left over."""
+    deployer = endpoint.deployer
+    before = endpoint.weights()
+    local = deployer.endpoint(MODEL_NAME, with_binary=True)
+    broken = local.model_directory("7")
+    broken.mkdir(parents=True)
+    (broken / "MLmodel").write_text("not: a model\n")
+    started = time.monotonic()
+    with pytest.raises(ServingError, match=r"replica 1 .*does not answer /ping") as caught:
+        local.serve_version("7", "lean", timeout=15)
+    print(f"\nbroken replica refused in {time.monotonic() - started:.1f} s: {caught.value}"[:600])
+    assert deployer.supervisor().names(f"{MODEL_NAME}--v7") == []
+    assert endpoint.weights() == before
+    assert [b.version for b in deployer.backends(MODEL_NAME)] == ["1"]
+    shutil.rmtree(broken)
 
 
 def test_version_1_serves_through_the_endpoint(endpoint: Endpoint) -> None:
@@ -122,10 +173,23 @@ def test_version_1_serves_through_the_endpoint(endpoint: Endpoint) -> None:
         "ready",
         True,
     )
-    assert backend.url is not None and backend.pid is not None and pid_alive(backend.pid)
-    direct = requests.post(backend.url, json=endpoint.model.payload(1), timeout=10)
-    assert direct.status_code == 200 and "X-Served-By" not in direct.headers
+    assert len(backend.replicas) == REPLICAS
+    for replica in backend.replicas:
+        assert replica.state == "RUNNING" and replica.healthy and replica.restarts == 0
+        assert replica.pid is not None and pid_alive(replica.pid)
+        direct = requests.post(
+            f"http://127.0.0.1:{replica.port}/invocations",
+            json=endpoint.model.payload(1),
+            timeout=10,
+        )
+        assert direct.status_code == 200 and "X-Served-By" not in direct.headers
+    assert len({r.port for r in backend.replicas}) == REPLICAS
     assert endpoint.weights() == {"1": 100}
+    metrics = deployer.metrics_url(MODEL_NAME)
+    assert metrics is not None and str(endpoint.port) not in metrics
+    assert "haproxy_process" in requests.get(metrics, timeout=5).text
+    on_clients_port = requests.get(endpoint.url.replace("/invocations", "/metrics"), timeout=5)
+    assert on_clients_port.status_code == 404
 
 
 def test_version_2_joins_at_weight_0_and_refusals_change_nothing(endpoint: Endpoint) -> None:
@@ -148,10 +212,12 @@ def test_version_2_joins_at_weight_0_and_refusals_change_nothing(endpoint: Endpo
                 deployer.set_weights(MODEL_NAME, weights)  # type: ignore[arg-type]
         with pytest.raises(ServingError, match="only weighted version"):
             deployer.retire_version(MODEL_NAME, "1", drain_timeout=5)
-        assert backend.pid is not None
-        os.kill(backend.pid, signal.SIGSTOP)  # v2's daemon stops answering: its check fails
-        stopped_tree = [p.pid for p in psutil.Process(backend.pid).children(recursive=True)]
-        for pid in stopped_tree:
+        stopped_tree = [
+            p.pid
+            for replica in backend.replicas
+            for p in psutil.Process(replica.pid or 0).children(recursive=True)
+        ] + [replica.pid for replica in backend.replicas if replica.pid]
+        for pid in stopped_tree:  # v2's replicas stop answering: their checks fail
             os.kill(pid, signal.SIGSTOP)
         try:
             _wait_for(
@@ -164,7 +230,7 @@ def test_version_2_joins_at_weight_0_and_refusals_change_nothing(endpoint: Endpo
             with pytest.raises(ServingError, match="fail their health check"):
                 deployer.set_weights(MODEL_NAME, {"1": 50, "2": 50})
         finally:
-            for pid in [backend.pid, *stopped_tree]:
+            for pid in stopped_tree:
                 os.kill(pid, signal.SIGCONT)
         assert endpoint.weights() == {"1": 100, "2": 0}
         assert state_file.read_text() == saved
@@ -205,20 +271,92 @@ def test_switch_to_version_2_under_load(endpoint: Endpoint) -> None:
     )
     assert [b.version for b in deployer.backends(MODEL_NAME)] == ["2"]
     assert endpoint.weights() == {"2": 100}
-    assert deployer.find_version_service(MODEL_NAME, "1") is None
-    assert old_v1.pid is not None and old_v1.port is not None
-    _wait_for(lambda: not pid_alive(old_v1.pid or 0), 10, "v1's server process gone")
-    assert not haproxy.port_in_use("127.0.0.1", old_v1.port)
+    assert deployer.supervisor().names(f"{MODEL_NAME}--v1") == []
+    for replica in old_v1.replicas:
+        _wait_for(lambda r=replica: not pid_alive(r.pid or 0), 10, "v1's replica gone")
+        assert replica.port is not None and not haproxy.port_in_use("127.0.0.1", replica.port)
     assert _predict(endpoint).headers["X-Served-By"] == "v2"
 
 
+def _first_answer_after(
+    endpoint: Endpoint, since: float, loop: RequestLoop, timeout: float
+) -> float:
+    """Seconds from ``since`` until the endpoint answers 200 again (the loop keeps running)."""
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.post(endpoint.url, json=endpoint.model.payload(1), timeout=2)
+            if answer.status_code == 200:
+                return time.monotonic() - since
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"the endpoint did not answer within {timeout} s; loop: {loop.statuses}")
+
+
+def test_kill_9_of_a_replica_under_load_costs_no_request(endpoint: Endpoint) -> None:
+    """The other replica answers (HAProxy retries what never reached the dead one); the
+    supervisor has a replacement answering within 10 s."""
+    deployer, model = endpoint.deployer, endpoint.model
+    [backend] = deployer.backends(MODEL_NAME)
+    victim = backend.replicas[0]
+    assert victim.pid is not None
+    with RequestLoop(endpoint.url, model.payload(1), rate=30) as loop:
+        time.sleep(2)
+        killed_at = time.monotonic()
+        _kill_tree(victim.pid)
+        answering = healthy = None
+        while time.monotonic() - killed_at < 30 and healthy is None:
+            if answering is None and ping(victim.port or 0, timeout=0.5):
+                answering = time.monotonic() - killed_at
+            [now] = deployer.backends(MODEL_NAME)
+            replica = now.replicas[0]
+            if replica.pid not in (None, victim.pid) and replica.healthy:
+                healthy = time.monotonic() - killed_at
+            time.sleep(0.1)
+        time.sleep(2)
+    print(
+        f"\nkill -9 of replica {victim.name} at 30 req/s: {loop.sent} sent, {loop.failed} failed,"
+        f" replacement answering after {answering} s, healthy in HAProxy after {healthy} s"
+    )
+    assert answering is not None and answering <= 10, "no replacement answering within 10 s"
+    assert healthy is not None, "HAProxy never took the replacement back"
+    assert loop.failed <= 1, (loop.statuses, loop.errors[:5])
+    assert replica.restarts >= 1 and replica.state == "RUNNING"
+
+
+def test_kill_9_of_haproxy_under_load_is_back_without_a_command(endpoint: Endpoint) -> None:
+    deployer, model = endpoint.deployer, endpoint.model
+    supervisor = deployer.supervisor()
+    local = deployer.endpoint(MODEL_NAME)
+    before = supervisor.info(local.haproxy_program)
+    assert before is not None and before.pid is not None
+    with RequestLoop(endpoint.url, model.payload(1), rate=30) as loop:
+        time.sleep(2)
+        killed_at = time.monotonic()
+        _kill_tree(before.pid)
+        recovery = _first_answer_after(endpoint, killed_at, loop, 10)
+        time.sleep(2)
+    after = supervisor.info(local.haproxy_program)
+    print(
+        f"\nkill -9 of HAProxy at 30 req/s: {loop.sent} sent, {loop.failed} failed, answering "
+        f"again after {recovery:.2f} s"
+    )
+    assert after is not None and after.pid not in (None, before.pid) and after.restarts >= 1
+    assert endpoint.weights() == {"2": 100}, "the restarted HAProxy routes as before"
+    assert _predict(endpoint).headers["X-Served-By"] == "v2"
+    assert loop.failed <= 30 * 10, loop.statuses
+
+
 def test_kill_everything_then_serve_brings_it_back(endpoint: Endpoint) -> None:
+    """A reboot's worth: supervisord and all below it killed; opening the endpoint again
+    starts supervisord, which starts HAProxy and the replicas from their files."""
     deployer, model = endpoint.deployer, endpoint.model
     files = deployer.splitter_files(MODEL_NAME)
-    [backend] = deployer.backends(MODEL_NAME)
-    haproxy_pid = haproxy.running_pid(files)
-    assert haproxy_pid is not None and backend.pid is not None
-    killed = _kill_tree(haproxy_pid) + _kill_tree(backend.pid)
+    supervisor = deployer.supervisor()
+    root = supervisor.pid()
+    assert root is not None
+    killed = _kill_tree(root)
     assert not any(pid_alive(pid) for pid in killed)
 
     assert deployer.endpoint_url(MODEL_NAME) is None
@@ -229,21 +367,22 @@ def test_kill_everything_then_serve_brings_it_back(endpoint: Endpoint) -> None:
 
     settings = haproxy.load_state(files)
     assert settings is not None
-    assert deployer.open_endpoint(MODEL_NAME, settings.settings()) == endpoint.url
-    [restarted] = deployer.backends(MODEL_NAME)
-    assert restarted.weight == 100 and not restarted.healthy  # HAProxy back, server not yet
     started = time.monotonic()
+    assert deployer.open_endpoint(MODEL_NAME, settings.settings()) == endpoint.url
     served = deployer.serve_version(model.to_serve("2"), timeout=SERVER_TIMEOUT)
     print(f"\nrecovery: v2 served again in {time.monotonic() - started:.1f} s")
     assert served.healthy and served.weight == 100 and served.pid not in killed
     assert _predict(endpoint).headers["X-Served-By"] == "v2"
 
     state_before = files.state.read_text()
-    pid_before = haproxy.running_pid(files)
+    pids_before = {r.pid for r in served.replicas}
+    haproxy_before = supervisor.info(deployer.endpoint(MODEL_NAME).haproxy_program)
     assert deployer.open_endpoint(MODEL_NAME, settings.settings()) == endpoint.url
     same = deployer.serve_version(model.to_serve("2"), timeout=SERVER_TIMEOUT)
-    assert (same.pid, same.port) == (served.pid, served.port)
-    assert haproxy.running_pid(files) == pid_before
+    assert {r.pid for r in same.replicas} == pids_before
+    assert supervisor.info(deployer.endpoint(MODEL_NAME).haproxy_program) is not None
+    assert haproxy_before is not None
+    assert supervisor.info(deployer.endpoint(MODEL_NAME).haproxy_program).pid == haproxy_before.pid  # type: ignore[union-attr]
     assert files.state.read_text() == state_before
     assert endpoint.weights() == {"2": 100}
     assert [b.healthy for b in deployer.backends(MODEL_NAME)] == [True]
@@ -255,4 +394,4 @@ def test_state_file_lists_what_runs(endpoint: Endpoint) -> None:
     assert list(state.versions) == ["2"]
     record = state.versions["2"]
     assert isinstance(record, VersionRecord) and record.weight == 100
-    assert record.service_uuid is not None
+    assert len(record.ports) == REPLICAS

@@ -18,12 +18,15 @@ from stacks.flavors.haproxy import (
     SplitterState,
     VersionRecord,
     admin_socket_path,
-    model_servers,
     parse_show_stat,
     render_config,
+    server_name,
+    server_weights,
     validate_weights,
+    version_of,
+    version_stats,
 )
-from stacks.flavors.mlflow_haproxy import normalized_weights
+from stacks.flavors.local_endpoint import normalized_weights
 from stacks.flavors.traffic import EndpointSettings, ServingError
 
 #: ``show stat`` of HAProxy 2.6.12 (Debian) with five servers: v1 and v2 UP at 60/40 after
@@ -45,20 +48,67 @@ def _state(**versions: tuple[int, int]) -> SplitterState:
         model_name="fraud-detector",
         port=5080,
         max_body_bytes=4096,
-        versions={v: VersionRecord(port=port, weight=w) for v, (port, w) in versions.items()},
+        metrics_port=9190,
+        versions={v: VersionRecord(ports=[port], weight=w) for v, (port, w) in versions.items()},
     )
 
 
 def test_recorded_show_stat_parses_to_servers() -> None:
-    servers = model_servers(parse_show_stat(RECORDED_SHOW_STAT))
+    """A show stat recorded before replicas (servers ``v1``..``v5``) still reads per version."""
+    servers = version_stats(parse_show_stat(RECORDED_SHOW_STAT))
     assert sorted(servers) == ["1", "2", "3", "4", "5"]
     assert [servers[v].status for v in sorted(servers)] == ["UP", "UP", "DRAIN", "MAINT", "DOWN"]
     assert (servers["1"].weight, servers["2"].weight) == (60, 40)
     assert (servers["1"].total_requests, servers["2"].total_requests) == (6, 4)
-    assert servers["1"].check_status == "L7OK" and servers["5"].check_status == "L4CON"
-    assert servers["1"].up and not servers["3"].up and not servers["5"].up
-    assert servers["5"].address == "127.0.0.1:1"
+    assert servers["1"].replicas[0].check_status == "L7OK"
+    assert servers["5"].replicas[0].check_status == "L4CON"
+    assert servers["1"].healthy and not servers["3"].healthy and not servers["5"].healthy
+    assert servers["5"].replicas[0].address == "127.0.0.1:1"
+    assert servers["5"].replicas[0].down_transitions == 1
     assert all(stat.current_sessions == 0 for stat in servers.values())
+
+
+def test_replicas_of_a_version_are_summed() -> None:
+    lines = RECORDED_SHOW_STAT.splitlines()
+    renamed = [lines[0], lines[1]]
+    renamed += [
+        lines[2].replace("model,v1,", "model,v1_r1,"),
+        lines[2].replace("model,v1,", "model,v1_r2,"),
+    ]
+    renamed += [lines[5].replace("model,v4,", "model,v1_r3,")]
+    stats = version_stats(parse_show_stat("\n".join(renamed) + "\n"))
+    assert list(stats) == ["1"]
+    version = stats["1"]
+    assert len(version.replicas) == 3 and version.total_requests == 12 and version.healthy
+    assert [s.server for s in version.replicas] == ["v1_r1", "v1_r2", "v1_r3"]
+
+
+@pytest.mark.parametrize(
+    ("weights", "replicas", "expected"),
+    [
+        ({"1": 100}, {"1": 2}, {"1": 100}),
+        ({"1": 90, "2": 10}, {"1": 2, "2": 2}, {"1": 90, "2": 10}),
+        ({"1": 90, "2": 10}, {"1": 2, "2": 1}, {"1": 90, "2": 20}),
+        ({"1": 50, "2": 50}, {"1": 3, "2": 2}, {"1": 100, "2": 150}),
+        ({"1": 100, "2": 0}, {"1": 8, "2": 7}, {"1": 256, "2": 0}),
+        ({"1": 50, "2": 50}, {"1": 8, "2": 7}, {"1": 224, "2": 256}),
+    ],
+)
+def test_server_weights_keep_each_version_s_share(
+    weights: dict[str, int], replicas: dict[str, int], expected: dict[str, int]
+) -> None:
+    got = server_weights(weights, replicas)
+    assert got == expected
+    assert max(got.values()) <= 256
+    total = sum(got[v] * replicas[v] for v in got)
+    for version, weight in weights.items():
+        assert abs(got[version] * replicas[version] / total * 100 - weight) <= 1
+
+
+def test_server_names_round_trip() -> None:
+    assert server_name("12", 3) == "v12_r3"
+    assert version_of("v12_r3") == "12" and version_of("v7") == "7"
+    assert version_of("BACKEND") is None and version_of("v") is None
 
 
 def test_frontend_and_backend_totals_are_not_servers() -> None:
@@ -87,14 +137,24 @@ def test_rendered_config_passes_haproxy_check(tmp_path: Path, state: SplitterSta
 def test_rendered_config_carries_state_and_limits(tmp_path: Path) -> None:
     text = render_config(_state(**{"1": (8001, 30), "2": (8002, 70)}), tmp_path / "a.sock")
     assert "bind 127.0.0.1:5080" in text
-    assert "server v1 127.0.0.1:8001 weight 30 check inter 1s fall 2 rise 2" in text
-    assert "server v2 127.0.0.1:8002 weight 70 check" in text
+    assert "server v1_r1 127.0.0.1:8001 weight 30 maxconn 2 check inter 1s" in text
+    assert "server v2_r1 127.0.0.1:8002 weight 70 maxconn 2 check" in text
     assert "{ req.hdr_val(content-length) gt 4096 }" in text
-    assert "http-response set-header X-Served-By %[srv_name]" in text
-    assert "option httpchk GET /ping" in text and "retry-on all-retryable-errors" in text
+    assert "http-response set-header X-Served-By %[srv_name,field(1,_)]" in text
+    assert "option httpchk GET /ping" in text
+    assert "retry-on conn-failure empty-response" in text and "all-retryable" not in text
     assert f"stats socket {tmp_path / 'a.sock'} mode 600 level admin" in text
-    for status in (404, 405, 411, 413, 415):
+    for status in (404, 405, 411, 413, 415, 503):
         assert f"return status {status} content-type application/json" in text
+    assert "hdr Retry-After 1 if { queue(model) ge 20 }" in text
+    assert "http-error status 503" in text and "timeout queue 1000ms" in text
+
+
+def test_metrics_are_on_their_own_loopback_port_only(tmp_path: Path) -> None:
+    text = render_config(_state(), tmp_path / "a.sock")
+    clients, _, rest = text.partition("frontend stats")
+    assert "prometheus-exporter" not in clients and "stats uri" not in clients
+    assert "bind 127.0.0.1:9190" in rest and "prometheus-exporter if { path /metrics }" in rest
 
 
 def test_a_broken_config_is_reported_with_haproxys_words(tmp_path: Path) -> None:
@@ -160,11 +220,23 @@ def test_state_file_round_trips(tmp_path: Path) -> None:
     assert haproxy.load_state(files) is None
     settings = EndpointSettings(port=6123, max_body_bytes=10)
     state = SplitterState.for_endpoint("m", settings)
-    state.versions["4"] = VersionRecord(port=8004, weight=100, service_uuid="abc")
+    state.versions["4"] = VersionRecord(ports=[8004, 8005], weight=100)
     haproxy.save_state(files, state)
     loaded = haproxy.load_state(files)
     assert loaded == state and loaded is not None and loaded.settings() == settings
     assert loaded.url() == "http://127.0.0.1:6123/invocations"
+    assert files.config.read_text() == render_config(loaded, files.socket)
+
+
+def test_a_state_written_before_replicas_reads_as_one_replica(tmp_path: Path) -> None:
+    files = SplitterFiles(tmp_path / "m")
+    files.directory.mkdir()
+    files.state.write_text(
+        '{"model_name": "m", "port": 5080, "versions": '
+        '{"3": {"port": 8003, "weight": 100, "service_uuid": "abc"}}}'
+    )
+    loaded = haproxy.load_state(files)
+    assert loaded is not None and loaded.versions["3"] == VersionRecord(ports=[8003], weight=100)
 
 
 def test_show_stat_carries_the_canary_figures() -> None:
