@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from configs.schema import FeatureSpec
+from steps.data.inference import label_text
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
@@ -101,6 +102,12 @@ class ReportInputs(BaseModel):
     task: Literal["binary", "multiclass", "regression"]
     prediction: str | None = Field(
         None, description="Predicted label (or value) column, present in both frames."
+    )
+    positive_class: str | None = Field(
+        None,
+        description="Binary: the label counted as positive, as the config spells it "
+        "(data.positive_class, recorded on the dataset info). None: the label that sorts "
+        "last, scikit-learn's classes_[1].",
     )
     method: str | None = Field(
         None,
@@ -201,6 +208,39 @@ def quality_wanted(reference: pd.DataFrame, current: pd.DataFrame, inputs: Repor
     return True
 
 
+def label_strings(values: pd.Series) -> pd.Series:
+    """Class labels as the config spells them (``"1"`` for 1 and 1.0), missing kept missing.
+
+    Evidently reads a float label column as probabilities and keys its per-label tables
+    by the exact value, so 1 (a Parquet reference) and 1.0 or "1" (a CSV batch) would be
+    three labels; as text they are one, and the positive label is one string.
+    """
+    objects = values.astype(object)
+    return objects.where(objects.isna(), objects.map(label_text))
+
+
+def report_positive_label(labels: pd.Series, positive_class: str | None) -> str:
+    """Which of ``labels`` (as :func:`label_strings` spells them) Evidently counts as positive.
+
+    ``positive_class`` is the one the training resolved and recorded (data.positive_class;
+    see steps/data/inference.resolve_positive_class), matched as training matches it
+    (:func:`~steps.evaluation.metrics.positive_label`: "1" names 1 and 1.0); None falls
+    back to the same default, the label that sorts last among the values as they are (1
+    over 0, "yes" over "no", 10 over 2).
+    Evidently's own default is the integer 1, which is no label at all of a yes/no target
+    (its report then raises ``KeyError: 1``) and the wrong one when the positive class is 0.
+    Raises DataValidationError when the configured class is not among the labels.
+    """
+    from steps.evaluation.metrics import positive_label
+
+    present = pd.unique(labels.dropna().astype(object))
+    try:
+        ordered = list(np.sort(present))
+    except TypeError:  # mixed types: order them as text
+        ordered = sorted(present, key=str)
+    return label_text(positive_label(np.asarray(ordered, dtype=object), positive_class))
+
+
 def _missing_features(frame: pd.DataFrame, names: Sequence[str], side: str) -> None:
     missing = [n for n in names if n not in frame.columns]
     if missing:
@@ -223,7 +263,17 @@ def run_report(reference: pd.DataFrame, current: pd.DataFrame, inputs: ReportInp
     _missing_features(current, names, "current")
     labelled = quality_wanted(reference, current, inputs)
     keep = list(dict.fromkeys(names + ([inputs.target, inputs.prediction] if labelled else [])))
-    classification, regression, quality = _task_parts(inputs) if labelled else (None, None, [])
+    current, reference = current[keep], reference[keep]
+    positive: str | None = None
+    if labelled and inputs.task == "binary":  # the labels as they are: 10 sorts after 2
+        positive = report_positive_label(
+            _all_labels(reference, current, inputs), inputs.positive_class
+        )
+    if labelled and inputs.task != "regression":
+        current, reference = _labels_as_text(current, inputs), _labels_as_text(reference, inputs)
+    classification, regression, quality = (
+        _task_parts(inputs, positive) if labelled else (None, None, [])
+    )
     definition = DataDefinition(
         numerical_columns=numerical,
         categorical_columns=categorical,
@@ -235,13 +285,39 @@ def run_report(reference: pd.DataFrame, current: pd.DataFrame, inputs: ReportInp
     )
     report = Report([drift, *quality], include_tests=True)
     return report.run(
-        Dataset.from_pandas(as_strings(current[keep], categorical), data_definition=definition),
-        Dataset.from_pandas(as_strings(reference[keep], categorical), data_definition=definition),
+        Dataset.from_pandas(as_strings(current, categorical), data_definition=definition),
+        Dataset.from_pandas(as_strings(reference, categorical), data_definition=definition),
     )
 
 
-def _task_parts(inputs: ReportInputs) -> tuple[list[Any] | None, list[Any] | None, list[Any]]:
-    """The data definition's classification / regression entries and the quality preset."""
+def _labels_as_text(frame: pd.DataFrame, inputs: ReportInputs) -> pd.DataFrame:
+    """``frame`` with the target and prediction columns as :func:`label_strings`."""
+    assert inputs.target is not None and inputs.prediction is not None
+    converted = frame.copy()
+    for column in dict.fromkeys((inputs.target, inputs.prediction)):
+        converted[column] = label_strings(frame[column])
+    return converted
+
+
+def _all_labels(reference: pd.DataFrame, current: pd.DataFrame, inputs: ReportInputs) -> pd.Series:
+    """Every target and predicted label of both frames, in one series."""
+    assert inputs.target is not None and inputs.prediction is not None
+    columns = (inputs.target, inputs.prediction)
+    return pd.concat(
+        [frame[c] for frame in (reference, current) for c in columns], ignore_index=True
+    )
+
+
+def _task_parts(
+    inputs: ReportInputs, positive: str | None
+) -> tuple[list[Any] | None, list[Any] | None, list[Any]]:
+    """The data definition's classification / regression entries and the quality preset.
+
+    Binary gets ``pos_label`` (``positive``, a label as text) and predicted labels only,
+    no probabilities: given a probability column, Evidently 0.7 re-derives the labels at
+    0.5 instead of the served model's threshold, so its precision and recall would not be
+    the served model's.
+    """
     from evidently import BinaryClassification, MulticlassClassification, Regression
 
     assert inputs.target is not None and inputs.prediction is not None
@@ -251,8 +327,13 @@ def _task_parts(inputs: ReportInputs) -> tuple[list[Any] | None, list[Any] | Non
             [Regression(target=inputs.target, prediction=inputs.prediction)],
             [_regression()],
         )
-    kind = BinaryClassification if inputs.task == "binary" else MulticlassClassification
-    task = kind(target=inputs.target, prediction_labels=inputs.prediction)
+    task: Any
+    if inputs.task == "binary":
+        task = BinaryClassification(
+            target=inputs.target, prediction_labels=inputs.prediction, pos_label=positive
+        )
+    else:
+        task = MulticlassClassification(target=inputs.target, prediction_labels=inputs.prediction)
     return [task], None, [_classification()]
 
 
@@ -343,7 +424,8 @@ def drift_figures(snapshot: Mapping[str, Any]) -> tuple[float, int, list[ReportC
 def quality_figures(snapshot: Mapping[str, Any]) -> dict[str, float]:
     """The current batch's quality metrics from ``snapshot.dict()``, under the project's names.
 
-    Binary precision/recall/f1 are for the positive label (1); multiclass ones are
+    Binary precision/recall/f1 are for the positive label (``ReportInputs.positive_class``,
+    the one training recorded, whatever its spelling: "yes", 0, 1); multiclass ones are
     Evidently's macro averages; MAE is the mean absolute error (Evidently also
     gives its spread). ``roc_auc`` needs probabilities, which this report is not
     given, so it is absent for label predictions.

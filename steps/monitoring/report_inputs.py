@@ -52,6 +52,7 @@ def report_figures_and_html(
             target=info.target if labelled else None,
             task=info.task,
             prediction=prediction,
+            positive_class=info.positive_class,
             method=method,
             threshold=rule.column_threshold if method is not None else rule.threshold,
             drift_share=rule.drift_share,

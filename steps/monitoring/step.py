@@ -20,6 +20,7 @@ from configs.schema import DataConfig, MonitoringConfig
 from steps.data.loading import load_table
 from steps.data.materializer import ParquetFrameMaterializer
 from steps.monitoring.decision import DriftDecision, decide, judge_columns, judge_quality
+from steps.monitoring.quality import batch_quality
 from steps.monitoring.reference import load_production_inputs
 from steps.monitoring.statistics import ColumnStatistic, column_statistics
 from steps.validation.batch import validate_batch
@@ -92,8 +93,6 @@ def drift_statistics(
     Annotated[dict[str, float], "batch_quality"],
 ]:
     """Drift of every feature over the whole batch, and the model's quality when labelled."""
-    from steps.evaluation.metrics import evaluate
-
     inputs = load_production_inputs(model_name, production_version)
     assert inputs.reference is not None
     info = inputs.info
@@ -102,24 +101,14 @@ def drift_statistics(
     columns = column_statistics(
         inputs.reference, monitoring_batch, info.features, statistic, monitoring.drift.bins
     )
-    quality: dict[str, float] = {}
-    if info.target in monitoring_batch.columns:
-        names = [f.name for f in info.features] + [info.target]
-        quality = evaluate(
-            inputs.model,
-            monitoring_batch[names],
-            info.target,
-            info.task,
-            info.positive_class,
-            chunk_rows=monitoring.chunk_rows,
-        )
+    quality = batch_quality(inputs.model, monitoring_batch, info, monitoring.chunk_rows)
     statistics = DriftStatistics(
         production_version=production_version,
         reference_rows=len(inputs.reference),
         batch_rows=len(monitoring_batch),
         columns=columns,
     )
-    return statistics, {k: float(v) for k, v in quality.items()}
+    return statistics, quality
 
 
 @step(experiment_tracker=True)

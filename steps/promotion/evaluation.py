@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from configs.schema import LOWER_IS_BETTER, RunConfig
+from configs.schema import RunConfig
 from steps.promotion.comparison import (
     ComparisonFigures,
     FairRows,
@@ -60,12 +60,16 @@ class CandidateEvaluation(BaseModel):
             "decision": "passed" if self.decision.promoted else "rejected",
             "failed_gate": self.decision.failed_gate or "none",
             "summary": self.decision.reason(),
+            "warnings": self.decision.warnings(),
             "champion_version": self.champion_version or "none",
             "holdout_rows": self.holdout_rows,
             "compared_rows": self.compared_rows,
             "seen_by_champion": self.seen_by_champion,
             "challenger_metrics": self.challenger_metrics,
-            "gates": {v.gate: {"passed": v.passed, **v.figures} for v in self.decision.verdicts},
+            "gates": {
+                v.gate: {"passed": v.passed, "warnings": v.warnings, **v.figures}
+                for v in self.decision.verdicts
+            },
         }
 
 
@@ -139,14 +143,7 @@ def evaluate_challenger(
                 task,
                 fairness.min_rows,
             )
-        verdicts.append(
-            fairness_verdict(
-                segments,
-                fairness.metric if fairness else config.comparison_metric,
-                fairness.max_gap if fairness else 0.0,
-                (fairness.metric if fairness else "") in LOWER_IS_BETTER,
-            )
-        )
+        verdicts.append(fairness_verdict(segments, fairness))
     evaluation = CandidateEvaluation(
         model_name=config.model.name,
         challenger_version=pair.challenger_version,

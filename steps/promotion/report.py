@@ -40,6 +40,12 @@ section.skipped h2 { margin: 0; }
 .mark.muted { color: #59636e; border: 1px solid #8c959f; }
 .better { color: #1a7f37; font-weight: 600; }
 .worse { color: #cf222e; font-weight: 600; }
+.status.warn { background: #9a6700; }
+section.warn { border-left-color: #bf8700; }
+section h2 .count.warn { color: #9a6700; font-weight: 600; }
+.chip.warn { border-color: #bf8700; color: #9a6700; font-weight: 600; }
+.gate-warnings { margin: 0.3em 0 0.6em; padding: 0.4em 1em 0.4em 1.8em; background: #fff8c5;
+                 border: 1px solid #d4a72c; border-radius: 6px; }
 """
 
 
@@ -60,6 +66,14 @@ def comparison_report_html(
     verdicts: dict[str, GateVerdict] = {v.gate: v for v in decision.verdicts}
     if decision.promoted:
         status = '<span class="status pass">PASSED EVERY GATE</span>'
+        warned = [v for v in decision.verdicts if v.warnings]
+        if warned:
+            count = sum(len(v.warnings) for v in warned)
+            titles = ", ".join(_esc(GATE_TITLES.get(v.gate, v.gate)) for v in warned)
+            status += (
+                f' <span class="status warn">{count} WARNING{"S" if count > 1 else ""}</span>'
+                f" {titles}: passed without judging"
+            )
     else:
         gate = GATE_TITLES.get(decision.failed_gate or "", decision.failed_gate or "")
         status = (
@@ -98,8 +112,17 @@ def comparison_report_html(
 def _chip(gate: str, verdict: GateVerdict | None) -> str:
     if verdict is None:
         return f'<a class="chip muted" href="#{gate}">&#8212; {_esc(GATE_TITLES[gate])}</a>'
-    kind, mark = ("pass", "&#10003;") if verdict.passed else ("fail", "&#10007;")
+    kind, mark = _state(verdict)
     return f'<a class="chip {kind}" href="#{gate}">{mark} {_esc(GATE_TITLES[gate])}</a>'
+
+
+def _state(verdict: GateVerdict) -> tuple[str, str]:
+    """CSS class and mark of a judged gate: failed, passed with a warning, or passed."""
+    if not verdict.passed:
+        return "fail", "&#10007;"
+    if verdict.warnings:
+        return "warn", "&#9888;"
+    return "pass", "&#10003;"
 
 
 def _section(gate: str, verdict: GateVerdict | None, promoted: bool, body: str) -> str:
@@ -110,11 +133,18 @@ def _section(gate: str, verdict: GateVerdict | None, promoted: bool, body: str) 
             f'<section id="{gate}" class="skipped"><h2>{title} '
             f'<span class="count">not evaluated: {why}</span></h2></section>'
         )
-    kind = "pass" if verdict.passed else "fail"
-    count = (
-        '<span class="count">passed</span>'
-        if verdict.passed
-        else '<span class="count fail">failed</span>'
+    kind, _ = _state(verdict)
+    count = {
+        "pass": '<span class="count">passed</span>',
+        "warn": f'<span class="count warn">{_esc(verdict.outcome())}</span>',
+        "fail": '<span class="count fail">failed</span>',
+    }[kind]
+    warnings = (
+        '<ul class="gate-warnings">'
+        + "".join(f"<li><strong>Warning:</strong> {_esc(w)}</li>" for w in verdict.warnings)
+        + "</ul>"
+        if verdict.warnings
+        else ""
     )
     reasons = (
         '<ul class="reasons">' + "".join(f"<li>{_esc(r)}</li>" for r in verdict.reasons) + "</ul>"
@@ -128,7 +158,7 @@ def _section(gate: str, verdict: GateVerdict | None, promoted: bool, body: str) 
     )
     return (
         f'<section id="{gate}" class="{kind}"><h2>{title} {count}</h2>'
-        f"{reasons}{notes}{body}</section>"
+        f"{reasons}{warnings}{notes}{body}</section>"
     )
 
 
@@ -255,6 +285,11 @@ def _segments_table(segments: list[SegmentFigure] | None, figures: dict[str, Any
     if segments is None:
         return ""
     metric = _esc(str(figures.get("metric", "metric")))
+    column = (
+        f"Segment <code>{_esc(str(figures['segment']))}</code>"
+        if "segment" in figures
+        else "Segment"
+    )
     best, worst = figures.get("best"), figures.get("worst")
     gap = ""
     if "gap" in figures:
@@ -262,6 +297,14 @@ def _segments_table(segments: list[SegmentFigure] | None, figures: dict[str, Any
             f"<p>Gap between the best and the worst judged segment: "
             f"<strong>{_fmt(figures['gap'])}</strong> (at most "
             f"{_fmt(figures.get('max_gap'))}, deployment.fairness.max_gap).</p>"
+        )
+    elif "judged_segments" in figures:
+        gap = (
+            f"<p>No gap measured: <strong>{figures['judged_segments']} of {len(segments)}</strong>"
+            f" segments could be judged (at least {_esc(str(figures.get('min_rows')))} rows "
+            f"and a defined {metric} each, deployment.fairness.min_rows) and a gap needs 2; "
+            "with fewer, deployment.fairness.insufficient is "
+            f"<code>{_esc(str(figures.get('insufficient')))}</code>.</p>"
         )
     body = ""
     for segment in segments:
@@ -278,7 +321,7 @@ def _segments_table(segments: list[SegmentFigure] | None, figures: dict[str, Any
             f"<td>{_esc(segment.note)}</td></tr>"
         )
     return (
-        f'{gap}<table><thead><tr><th class="result">Judged</th><th>Segment</th>'
+        f'{gap}<table><thead><tr><th class="result">Judged</th><th>{column}</th>'
         f"<th>Rows</th><th>{metric}</th><th>Why not judged</th></tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from configs.schema import LOWER_IS_BETTER
+from configs.schema import LOWER_IS_BETTER, FairnessConfig
 from steps.evaluation.gate import quality_verdict
 from steps.promotion.comparison import ComparisonFigures, FairRows, SegmentFigure
 
@@ -24,21 +24,35 @@ FIGURE_DIGITS = 6
 
 
 class GateVerdict(BaseModel):
-    """One gate's decision, why it failed, what it noticed, and the figures it judged."""
+    """One gate's decision, why it failed, what it could not judge, and the figures it judged."""
 
     gate: GateName
     passed: bool
     reasons: list[str] = Field(default_factory=list, description="Why it failed; one per line.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the gate passed without judging, because the config says to (e.g. "
+        "deployment.fairness.insufficient: warn); shown wherever the outcome is.",
+    )
     notes: list[str] = Field(default_factory=list, description="Informational, never failing.")
     figures: dict[str, Any] = Field(
         default_factory=dict, description="JSON-safe figures for model-version metadata."
     )
 
+    def outcome(self) -> str:
+        """'passed', 'passed with a warning' (or N warnings) or 'FAILED'."""
+        if not self.passed:
+            return "FAILED"
+        count = len(self.warnings)
+        if count == 0:
+            return "passed"
+        return "passed with a warning" if count == 1 else f"passed with {count} warnings"
+
     def summary(self) -> str:
-        """What the user reads when this gate stops a run: the outcome, reasons, then notes."""
-        outcome = "passed" if self.passed else "FAILED"
-        lines = [f"{self.gate.replace('_', ' ')} gate {outcome}"]
+        """What the user reads when this gate stops or warns: outcome, reasons, warnings, notes."""
+        lines = [f"{self.gate.replace('_', ' ')} gate {self.outcome()}"]
         lines += [f"  - {reason}" for reason in self.reasons]
+        lines += [f"  WARNING: {warning}" for warning in self.warnings]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -256,51 +270,58 @@ def threshold_verdict(
 
 
 def fairness_verdict(
-    segments: list[SegmentFigure] | None, metric: str, max_gap: float, lower_is_better: bool
+    segments: list[SegmentFigure] | None, rule: FairnessConfig | None
 ) -> GateVerdict:
-    """The gap between the best and the worst judged segment stays within ``max_gap``.
+    """The gap between the best and the worst judged segment stays within ``rule.max_gap``.
 
-    Segments too small or with an undefined metric are reported, not judged. With fewer than
-    two judged segments there is no gap to measure, so the gate passes with a note rather than
-    inventing a failure.
+    Segments too small or with an undefined metric are reported, not judged. With fewer
+    than two judged segments there is no gap to measure, and a gate that passed then would
+    say "fair" about what it never looked at (one of two segments with 38 rows and ROC AUC
+    0.31 passed that way). So it fails, naming every segment with its rows and why it was
+    not judged, unless ``rule.insufficient`` is ``warn``: then it passes with that message
+    as a warning, shown wherever the outcome is.
     """
-    if segments is None:
+    if rule is None:
         return GateVerdict(
             gate="fairness",
             passed=True,
             notes=["fairness gate not configured (deployment.fairness)"],
         )
-    notes = [
-        f"segment '{s.value}' ({s.rows} rows) reported, not judged: {s.note}"
-        for s in segments
-        if not s.judged
-    ]
-    judged = [s for s in segments if s.judged and s.metric is not None]
+    if segments is None:
+        raise ValueError("deployment.fairness is configured but no segment figures were given")
+    judged = [s for s in segments if _is_judged(s)]
     figures: dict[str, Any] = {
-        "metric": metric,
-        "max_gap": max_gap,
+        "segment": rule.segment,
+        "metric": rule.metric,
+        "max_gap": rule.max_gap,
+        "min_rows": rule.min_rows,
+        "insufficient": rule.insufficient,
+        "judged_segments": len(judged),
         "segments": [s.model_dump() for s in segments],
     }
     if len(judged) < 2:
-        notes.append(
-            f"{len(judged)} segment(s) could be judged, fewer than 2: no {metric} gap was measured"
-        )
-        return GateVerdict(gate="fairness", passed=True, notes=notes, figures=json_safe(figures))
+        return _insufficient_verdict(segments, judged, rule, json_safe(figures))
+    notes = [
+        f"segment '{s.value}' ({s.rows} rows) reported, not judged: {s.note}"
+        for s in segments
+        if not _is_judged(s)
+    ]
 
     def value(segment: SegmentFigure) -> float:
         return segment.metric if segment.metric is not None else math.nan
 
+    lower_is_better = rule.metric in LOWER_IS_BETTER
     ranked = sorted(judged, key=value, reverse=not lower_is_better)
     best, worst = ranked[0], ranked[-1]
     gap = abs(value(best) - value(worst))
     figures.update({"gap": gap, "best": best.value, "worst": worst.value})
     reasons = []
-    if gap > max_gap:
+    if gap > rule.max_gap:
         reasons.append(
-            f"{metric} differs by {gap:.4f} between segments: best '{best.value}' "
+            f"{rule.metric} differs by {gap:.4f} between segments: best '{best.value}' "
             f"{_number(best.metric)} ({best.rows} rows), worst '{worst.value}' "
             f"{_number(worst.metric)} ({worst.rows} rows); more than "
-            f"deployment.fairness.max_gap={max_gap}"
+            f"deployment.fairness.max_gap={rule.max_gap}"
         )
     return GateVerdict(
         gate="fairness",
@@ -309,6 +330,57 @@ def fairness_verdict(
         notes=notes,
         figures=json_safe(figures),
     )
+
+
+def _is_judged(segment: SegmentFigure) -> bool:
+    """Judged: enough rows and a defined metric (as :func:`segment_figures` decided)."""
+    return segment.judged and segment.metric is not None
+
+
+def _insufficient_verdict(
+    segments: list[SegmentFigure],
+    judged: list[SegmentFigure],
+    rule: FairnessConfig,
+    figures: dict[str, Any],
+) -> GateVerdict:
+    """Fewer than two judged segments: fail, or pass with a warning if the config says so."""
+    verb = "has" if len(judged) == 1 else "have"
+    listed = ", ".join(_segment_status(s, rule) for s in segments) or "no rows at all"
+    message = (
+        f"fairness on '{rule.segment}' could not be judged: {len(judged)} of {len(segments)} "
+        f"segments {verb} enough rows and a defined {rule.metric} (min_rows {rule.min_rows}), "
+        f"and a gap needs 2: {listed}"
+    )
+    if rule.insufficient == "warn":
+        return GateVerdict(
+            gate="fairness",
+            passed=True,
+            warnings=[f"{message}; passed unjudged (deployment.fairness.insufficient: warn)"],
+            figures=figures,
+        )
+    return GateVerdict(
+        gate="fairness",
+        passed=False,
+        reasons=[
+            f"{message}; more compared rows (a larger holdout) or a lower "
+            "deployment.fairness.min_rows would let it judge, and "
+            "deployment.fairness.insufficient: warn passes such a challenger with a warning"
+        ],
+        figures=figures,
+    )
+
+
+def _segment_status(segment: SegmentFigure, rule: FairnessConfig) -> str:
+    """One segment as the message names it: 'male' 38 rows not judged (fewer than min_rows)."""
+    head = f"'{segment.value}' {segment.rows} rows"
+    if _is_judged(segment):
+        return f"{head} judged"
+    why = []
+    if segment.rows < rule.min_rows:
+        why.append("fewer than min_rows")
+    if segment.metric is None:
+        why.append(f"{rule.metric} undefined, e.g. one class only")
+    return f"{head} not judged ({'; '.join(why) or segment.note})"
 
 
 # --- the decision ---------------------------------------------------------------------------
@@ -321,11 +393,16 @@ class PromotionDecision(BaseModel):
     failed_gate: GateName | None
     verdicts: list[GateVerdict]
 
+    def warnings(self) -> list[str]:
+        """Every gate's warning, as "<gate>: <warning>": what passed without being judged."""
+        return [f"{v.gate}: {warning}" for v in self.verdicts for warning in v.warnings]
+
     def reason(self) -> str:
-        """One paragraph: promoted and on what, or rejected by which gate and why."""
+        """One paragraph: promoted and on what (and what was not judged), or rejected and why."""
         if self.promoted:
             gates = ", ".join(v.gate for v in self.verdicts)
-            return f"cleared for roll-out: all {len(self.verdicts)} gates passed ({gates})"
+            cleared = f"cleared for roll-out: all {len(self.verdicts)} gates passed ({gates})"
+            return "; WARNING: ".join([cleared, *self.warnings()])
         failed = next(v for v in self.verdicts if v.gate == self.failed_gate)
         return f"rejected by the {failed.gate} gate: " + "; ".join(failed.reasons)
 

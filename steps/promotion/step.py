@@ -8,6 +8,7 @@ report when its rule fails. None of them is cached: the champion changes.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import pandas as pd
@@ -29,6 +30,8 @@ from steps.promotion.stages import (
     sync_mlflow,
     tag_mlflow_version,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class PromotionRejectedError(RuntimeError):
@@ -92,12 +95,17 @@ def evaluate_candidates(
 
 
 def _judge(evaluation: CandidateEvaluation, gate: str) -> None:
+    """Stop the run when ``gate`` refused; say so when it passed without judging (a warning)."""
     verdict = evaluation.verdict(gate)
-    if verdict is not None and not verdict.passed:
+    if verdict is None:
+        return
+    if not verdict.passed:
         raise PromotionRejectedError(
             f"{verdict.summary()}\nVersion {evaluation.challenger_version} was not promoted; "
             "production and serving are unchanged."
         )
+    if verdict.warnings:
+        logger.warning("%s", verdict.summary())
 
 
 @step(enable_cache=False)

@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 
+from configs.schema import FairnessConfig
 from steps.promotion.comparison import ComparisonFigures, FairRows, SegmentFigure
 from steps.promotion.report import comparison_report_html
 from steps.promotion.rules import (
@@ -34,6 +35,7 @@ COMPARISON = ComparisonFigures(
     skipped_resamples=3,
     seed=7,
 )
+FAIRNESS = FairnessConfig(segment="card_type", metric="recall", max_gap=0.1)
 SEGMENTS = [
     SegmentFigure(value="debit", rows=400, metric=0.61, judged=True),
     SegmentFigure(value="<b>credit</b>", rows=200, metric=0.42, judged=True),
@@ -53,7 +55,7 @@ def _page(champion_version: str | None = "11", thresholds: dict[str, float] | No
         fair_comparison_verdict(FAIR, 200, has_champion=champion_version is not None),
         champion_verdict(comparison, 0.01),
         threshold_verdict({"roc_auc": 0.8431, "rmse": 1.0}, thresholds or {"roc_auc": 0.8}),
-        fairness_verdict(SEGMENTS, "recall", 0.1, lower_is_better=False),
+        fairness_verdict(SEGMENTS, FAIRNESS),
     ]
     return comparison_report_html(
         "fraud <script>alert(1)</script>",

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from configs.schema import FairnessConfig
 from steps.promotion.comparison import ComparisonFigures, FairRows, SegmentFigure
 from steps.promotion.rules import (
     GateVerdict,
@@ -181,8 +182,14 @@ def _segment(
     )
 
 
+def _rule(metric: str, max_gap: float, **changes: object) -> FairnessConfig:
+    return FairnessConfig.model_validate(
+        {"segment": "card_type", "metric": metric, "max_gap": max_gap} | changes
+    )
+
+
 def test_fairness_not_configured_passes_with_a_note() -> None:
-    verdict = fairness_verdict(None, "recall", 0.1, lower_is_better=False)
+    verdict = fairness_verdict(None, None)
     assert verdict.passed and "not configured" in verdict.notes[0]
 
 
@@ -192,7 +199,7 @@ def test_a_gap_beyond_the_limit_names_best_and_worst() -> None:
         _segment("credit", 0.70),
         _segment("prepaid", 0.2, 37, False),
     ]
-    verdict = fairness_verdict(segments, "recall", 0.1, lower_is_better=False)
+    verdict = fairness_verdict(segments, _rule("recall", 0.1))
     assert not verdict.passed
     reason = verdict.reasons[0]
     assert "best 'debit' 0.8200" in reason and "worst 'credit' 0.7000" in reason
@@ -205,17 +212,22 @@ def test_a_gap_beyond_the_limit_names_best_and_worst() -> None:
 
 
 def test_lower_is_better_segments_rank_the_smallest_error_best() -> None:
-    verdict = fairness_verdict([_segment("a", 1.0), _segment("b", 1.5)], "mae", 0.2, True)
+    verdict = fairness_verdict([_segment("a", 1.0), _segment("b", 1.5)], _rule("mae", 0.2))
     assert not verdict.passed
     assert verdict.figures["best"] == "a" and verdict.figures["worst"] == "b"
-    assert fairness_verdict([_segment("a", 1.0), _segment("b", 1.1)], "mae", 0.2, True).passed
+    assert fairness_verdict([_segment("a", 1.0), _segment("b", 1.1)], _rule("mae", 0.2)).passed
 
 
-def test_fewer_than_two_judged_segments_pass_without_inventing_a_failure() -> None:
+def test_fewer_than_two_judged_segments_fail_rather_than_pass_unjudged() -> None:
+    """No gap can be measured; passing would call fair what was never looked at.
+
+    The whole rule (the message, ``insufficient: warn``, the report) is
+    tests/unit/promotion/test_fairness_insufficient.py.
+    """
     segments = [_segment("a", 0.9), _segment("b", 0.1, 20, False), _segment("c", None, 300, False)]
-    verdict = fairness_verdict(segments, "recall", 0.05, lower_is_better=False)
-    assert verdict.passed
-    assert any("fewer than 2" in note for note in verdict.notes)
+    verdict = fairness_verdict(segments, _rule("recall", 0.05))
+    assert not verdict.passed
+    assert "1 of 3 segments has enough rows" in verdict.reasons[0]
 
 
 # --- decision and figures -------------------------------------------------------------------
