@@ -9,8 +9,9 @@ Per model, supervisord runs (program names start with the model's directory name
 
 - ``<model>--haproxy``: the stable endpoint, in the foreground (``-db``), its config
   rendered from ``state.json`` at every change, so a restarted HAProxy routes as before;
-- ``<model>--v<N>-r<i>``: replica ``i`` of version ``N`` (:mod:`stacks.flavors.replica`),
-  each on its own loopback port recorded in the state;
+- ``<model>--v<N>-r<i>``: replica ``i`` of version ``N`` (:mod:`stacks.flavors.replica`: a
+  gunicorn arbiter that loaded the model once, over uvicorn workers forked from it), each on
+  its own loopback port recorded in the state;
 - ``<model>--guard``: :mod:`stacks.flavors.rollout_guard`, which ends a roll-out whose
   deploy stopped renewing its lease (killed, or the machine slept).
 
@@ -38,6 +39,7 @@ import psutil
 
 from stacks.flavors import haproxy
 from stacks.flavors.haproxy import AdminSocket, SplitterFiles, SplitterState, VersionRecord
+from stacks.flavors.replica import replica_command, replica_environment
 from stacks.flavors.supervision import Program, Supervisor
 from stacks.flavors.traffic import (
     Backend,
@@ -278,20 +280,9 @@ class LocalEndpoint:
     ) -> Program:
         return Program(
             name=self.replica_program(version, replica),
-            command=[
-                sys.executable,
-                "-m",
-                "stacks.flavors.replica",
-                "--model-path",
-                str(self.model_directory(version)),
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--app",
-                app,
-            ],
+            command=replica_command(port, workers, app),
             directory=PROJECT_ROOT,
+            environment=replica_environment(str(self.model_directory(version)), dict(os.environ)),
             start_seconds=2,
         )
 
