@@ -1,4 +1,5 @@
-"""The lean scoring app and MLflow's own scoring server answer alike, on real servers.
+"""The lean scoring app and MLflow's own scoring server answer alike, on real servers: the
+same status always, the same body for predictions; an error is the lean app's short JSON.
 
 The package's endpoint serves version 1 under the lean app (the deployer's default). Here a
 second deployer component, configured ``scoring_server: mlflow``, serves the same version
@@ -16,10 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from zenml.integrations.mlflow.services.mlflow_deployment import MLFlowDeploymentService
 
-from stacks.flavors.lean_service import LeanMLflowDeploymentService
 from stacks.flavors.mlflow_haproxy import MLflowHAProxyModelDeployer
+from stacks.flavors.replica import APPS
 from stacks.flavors.traffic import EndpointSettings
 from tests.integration.serving.conftest import (
     MODEL_NAME,
@@ -46,22 +46,28 @@ def _deployer(name: str, configuration: dict[str, Any]) -> MLflowHAProxyModelDep
     return deployer
 
 
+def _replica_url(deployer: MLflowHAProxyModelDeployer, app: str) -> str:
+    """Version 1's first replica's own URL, checking which scoring app its program runs."""
+    [backend] = [b for b in deployer.backends(MODEL_NAME) if b.version == "1"]
+    program = deployer.supervisor().program_file(backend.replicas[0].name).read_text()
+    assert APPS[app] in program, program
+    assert backend.url is not None
+    return backend.url
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(endpoint: Endpoint) -> Iterator[str]:
-    """Version 1 under MLflow's own scoring server: its direct URL."""
+    """Version 1 under MLflow's own scoring app: its direct URL."""
     from zenml.client import Client
     from zenml.enums import StackComponentType
 
     deployer = _deployer(MLFLOW_DEPLOYER, {"scoring_server": "mlflow"})
     try:
         # the same model and version as the package's deployer serves: each component
-        # finds only its own service (started_under), so both run side by side
-        deployer.open_endpoint(MODEL_NAME, EndpointSettings(port=free_port()))
+        # keeps its processes under its own folder, so both run side by side
+        deployer.open_endpoint(MODEL_NAME, EndpointSettings(port=free_port(), replicas=1))
         deployer.serve_version(endpoint.model.to_serve("1"), timeout=SERVER_TIMEOUT)
-        service = deployer.find_version_service(MODEL_NAME, "1")
-        assert service is not None and service.prediction_url
-        assert type(service) is MLFlowDeploymentService
-        yield service.prediction_url
+        yield _replica_url(deployer, "mlflow")
     finally:
         deployer.shut_down()
         Client().delete_stack_component(MLFLOW_DEPLOYER, StackComponentType.MODEL_DEPLOYER)
@@ -80,10 +86,7 @@ def lean_server(endpoint: Endpoint) -> Iterator[str]:
     was_serving = any(b.version == "1" and b.healthy for b in deployer.backends(MODEL_NAME))
     deployer.serve_version(endpoint.model.to_serve("1"), timeout=SERVER_TIMEOUT)
     try:
-        service = deployer.find_version_service(MODEL_NAME, "1")
-        assert service is not None and service.prediction_url
-        assert type(service) is LeanMLflowDeploymentService
-        yield service.prediction_url
+        yield _replica_url(deployer, "lean")
     finally:
         if not was_serving:
             deployer.retire_version(MODEL_NAME, "1", drain_timeout=5)
@@ -175,9 +178,25 @@ def _answer(url: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, 
     return response.status_code, answer
 
 
-def test_both_servers_give_the_same_status_and_body(
+def _short_error(answer: Any) -> bool:
+    """The lean app's error body: MLflow's JSON fields, no stack trace, under 1 KB."""
+    return (
+        isinstance(answer, dict)
+        and {"error_code", "message"} <= set(answer)
+        and "stack_trace" not in answer
+        and len(json.dumps(answer)) < 1024
+    )
+
+
+def test_both_servers_give_the_same_status_and_predictions(
     endpoint: Endpoint, lean_server: str, mlflow_server: str
 ) -> None:
+    """The same status for every body, the same body for every answer with predictions.
+
+    An error's body differs on purpose: the lean app answers a short JSON error leading
+    with the reason (its own, or MLflow's message made short), where MLflow's server
+    sends a stack trace, the whole frame echoed before the reason, or plain text (415).
+    """
     assert lean_server != mlflow_server  # two servers, one per deployer component
     differences = {}
     statuses = {}
@@ -185,11 +204,14 @@ def test_both_servers_give_the_same_status_and_body(
         lean = _answer(lean_server, body, headers)
         mlflow = _answer(mlflow_server, body, headers)
         statuses[name] = lean[0]
-        if lean != mlflow:
+        error_alike = lean[0] == mlflow[0] and _short_error(lean[1])
+        if not (lean == mlflow if lean[0] < 400 else error_alike):
             differences[name] = {"lean": lean, "mlflow": mlflow}
     assert differences == {}, json.dumps(differences, indent=1)[:4000]
     assert statuses["1 row"] == statuses["csv"] == statuses["dataframe_records"] == 200
     assert statuses["missing column"] == statuses["invalid JSON"] == 400
+    missing = _answer(lean_server, *_bodies(endpoint)["missing column"])[1]
+    assert missing["message"].startswith("Model is missing inputs [")
 
 
 def test_health_version_and_unrouted_requests(lean_server: str, mlflow_server: str) -> None:

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import warnings
+import math
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
-import mlflow.sklearn
-import numpy as np
-import pandas as pd
+import mlflow
 import pytest
-from mlflow.models import infer_signature
-from mlflow.pyfunc.scoring_server import invocations
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 from stacks.flavors.scoring_app import (
+    MAX_MESSAGE_CHARS,
     Column,
     ScoringModel,
     create_app,
@@ -29,64 +21,19 @@ from stacks.flavors.scoring_app import (
     is_plain_json,
     route,
 )
-from steps.registry.mlflow_model import trusted_types_for
-
-COLUMNS = ["amount", "count", "channel", "score"]
-
-
-def _frame(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "amount": rng.gamma(2.0, 30.0, rows).astype("float32"),
-            "count": rng.integers(0, 10, rows).astype("int64"),
-            "channel": rng.choice(["web", "pos", "atm"], rows),
-            "score": rng.random(rows),
-        }
-    )
+from tests.unit.stacks.scoring_model import (
+    COLUMNS,
+    mlflow_answer,
+    save_and_load_model,
+    split_body,
+    training_frame,
+)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A real MLflow sklearn model with a signature of float, long, string and double columns."""
-    train = _frame(400, seed=1)
-    target = (train["amount"] * train["score"] > 25).astype(int)
-    pipeline = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [("onehot", OneHotEncoder(handle_unknown="ignore"), ["channel"])],
-                    remainder="passthrough",
-                ),
-            ),
-            ("trees", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
-        ]
-    ).fit(train, target)
-    path = Path(tmp_path_factory.mktemp("model")) / "model"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # MLflow's hint on integer columns
-        signature = infer_signature(train, pipeline.predict(train))
-    mlflow.sklearn.save_model(
-        pipeline, str(path), signature=signature, skops_trusted_types=trusted_types_for(pipeline)
-    )
-    return mlflow.pyfunc.load_model(str(path))
-
-
-def _split_body(frame: pd.DataFrame) -> bytes:
-    split = json.loads(frame.to_json(orient="split", index=False))
-    return json.dumps({"dataframe_split": split}).encode()
-
-
-def _mlflow(model: Any, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
-    """What MLflow's own invocations answers (status, body)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        result = invocations(body, content_type, model, model.metadata.get_input_schema())
-    except MlflowException as error:
-        return error.get_http_status_code(), error.serialize_as_json()
-    return result.status, result.response
+    return save_and_load_model(Path(tmp_path_factory.mktemp("model")))
 
 
 def test_fast_columns_are_the_signature_s(model: Any) -> None:
@@ -134,6 +81,9 @@ def test_fast_frame_has_the_signature_s_order_and_dtypes(model: Any) -> None:
         {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 1, 3, 0.5]]}},
         {"dataframe_split": {"columns": COLUMNS, "data": [{"amount": 1.0}]}},
         {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 2**70, "web", 0.5]]}},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 1, "web", math.inf]]}},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[-math.inf, 1, "web", 0.5]]}},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[-1e308, 1, "web", 0.5]]}},
     ],
     ids=[
         "list",
@@ -151,6 +101,9 @@ def test_fast_frame_has_the_signature_s_order_and_dtypes(model: Any) -> None:
         "number in string",
         "row as object",
         "integer beyond int64",
+        "infinity",
+        "-infinity in float32",
+        "beyond float32",
     ],
 )
 def test_anything_but_a_plain_split_goes_to_mlflow(model: Any, payload: Any) -> None:
@@ -163,32 +116,84 @@ def test_anything_but_a_plain_split_goes_to_mlflow(model: Any, payload: Any) -> 
 def test_fast_answers_are_mlflow_s_byte_for_byte(model: Any, rows: int) -> None:
     scoring = ScoringModel(model)
     for seed in range(5):
-        body = _split_body(_frame(rows, seed=100 + seed))
+        body = split_body(training_frame(rows, seed=100 + seed))
         assert scoring._fast_frame(body, "application/json") is not None
         assert scoring._predict_typed == model._predict_fn  # no second schema enforcement
         answer = scoring.answer(body, "application/json")
-        assert (answer.status, answer.body.decode()) == _mlflow(model, body)
+        assert (answer.status, answer.body.decode()) == mlflow_answer(model, body)
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
+    ("body", "content_type", "message"),
     [
-        (b"{not json", "application/json"),
-        (b"", "application/json"),
-        (b'{"dataframe_split": {"columns": ["amount"], "data": [[1.0]]}}', "application/json"),
-        (b'{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}', "application/json"),
-        (b"amount,count\n1,2", "text/csv"),
-        (b"{}", "text/plain"),
-        (b"{}", "application/json; charset=latin-1"),
+        (b"{not json", "application/json", "the body is not valid JSON: Expecting property"),
+        (b"", "application/json", "the body is empty: send a JSON object"),
+        (
+            b'{"dataframe_split": {"columns": ["amount"], "data": [[1.0]]}}',
+            "application/json",
+            "Model is missing inputs ['count', 'channel', 'score'].",
+        ),
+        (
+            b'{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}',
+            "application/json",
+            "row 0 of 'dataframe_split.data' has 2 values for 1 columns",
+        ),
+        (b"amount,count\n1,2", "text/csv", "Model is missing inputs ['channel', 'score']."),
+        (b"{}", "text/plain", "This predictor only supports the following content types"),
+        (b"{}", "application/json; charset=latin-1", "The scoring server only supports UTF-8"),
     ],
     ids=["invalid", "empty", "missing columns", "mismatch", "csv", "text", "charset"],
 )
-def test_other_requests_get_mlflow_s_answer(model: Any, body: bytes, content_type: str) -> None:
+def test_other_requests_get_mlflow_s_status_and_a_short_json_error(
+    model: Any, body: bytes, content_type: str, message: str
+) -> None:
+    """MLflow's status; the body a short JSON error leading with the reason, no stack trace.
+
+    (MLflow's own server answers these with its message as it comes: the whole frame
+    echoed before the reason, a page on its protocol change, or plain text for a 415.)
+    """
     answer = ScoringModel(model).answer(body, content_type)
-    status, text = _mlflow(model, body, content_type)
+    status, _ = mlflow_answer(model, body, content_type)
     assert answer.status == status
     assert answer.status >= 400
-    assert answer.body.decode() == text
+    assert answer.media_type == "application/json"
+    fields = json.loads(answer.body)
+    assert "stack_trace" not in fields
+    assert fields["message"].startswith(message)
+    assert len(fields["message"]) <= MAX_MESSAGE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type"),
+    [
+        (
+            {"dataframe_records": [{"amount": 1.5, "count": 2, "channel": "pos", "score": 0.3}]},
+            None,
+        ),
+        ({"inputs": {"amount": [1.5], "count": [2], "channel": ["atm"], "score": [0.3]}}, None),
+        ({"instances": [{"amount": 1.5, "count": 2, "channel": "pos", "score": 0.3}]}, None),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[1.5, 2, "web", 0.3]]}, "params": {}},
+            None,
+        ),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[2.5, 1, "pos", 0.9]], "index": [5]}},
+            None,
+        ),
+        ({"dataframe_split": {"columns": COLUMNS, "data": [[None, 1, None, float("nan")]]}}, None),
+        ("amount,count,channel,score\n1.5,2,web,0.3\n7,0,atm,\n", "text/csv"),
+    ],
+    ids=["records", "inputs", "instances", "params", "index", "missing values", "csv"],
+)
+def test_mlflow_s_other_formats_are_answered_as_mlflow_answers_them(
+    model: Any, payload: Any, content_type: str | None
+) -> None:
+    body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+    answer = ScoringModel(model).answer(body, content_type or "application/json")
+    assert answer.status == 200
+    assert (answer.status, answer.body.decode()) == mlflow_answer(
+        model, body, content_type or "application/json"
+    )
 
 
 def test_a_model_that_raises_gets_400_as_from_mlflow(model: Any) -> None:
@@ -198,10 +203,12 @@ def test_a_model_that_raises_gets_400_as_from_mlflow(model: Any) -> None:
         def predict(self, data: Any) -> Any:
             raise ValueError("no")
 
-    body = _split_body(_frame(1, seed=3))
+    body = split_body(training_frame(1, seed=3))
     answer = ScoringModel(Raising()).answer(body, "application/json")
     assert answer.status == 400
-    assert "unexpected error while evaluating the model" in json.loads(answer.body)["message"]
+    fields = json.loads(answer.body)
+    assert "unexpected error while evaluating the model" in fields["message"]
+    assert "stack_trace" not in fields  # logged by the app, not sent
 
 
 def test_content_types_the_fast_path_reads() -> None:
@@ -246,13 +253,13 @@ def _call(app: Any, method: str, path: str, body: bytes, headers: list[Any]) -> 
 
 def test_the_asgi_app_reads_a_chunked_body_and_answers_with_length(model: Any) -> None:
     app = create_app(ScoringModel(model))
-    body = _split_body(_frame(3, seed=9))
+    body = split_body(training_frame(3, seed=9))
     start, answer = _call(
         app, "POST", "/invocations", body, [(b"content-type", b"application/json")]
     )
     assert start["status"] == 200
     assert (b"content-length", str(len(answer["body"])).encode()) in start["headers"]
-    assert answer["body"].decode() == _mlflow(model, body)[1]
+    assert answer["body"].decode() == mlflow_answer(model, body)[1]
     start, _ = _call(app, "GET", "/invocations", b"", [])
     assert start["status"] == 405
     assert (b"allow", b"POST") in start["headers"]
