@@ -21,15 +21,9 @@ from typing import Any
 
 import pytest
 
-from stacks.flavors import scoring_app
-from stacks.flavors.scoring_app import (
-    MAX_JSON_DEPTH,
-    MAX_MESSAGE_CHARS,
-    ScoringModel,
-    concise,
-    create_app,
-    nesting_depth,
-)
+from stacks.flavors import request_checks, scoring_app
+from stacks.flavors.request_checks import MAX_JSON_DEPTH, MAX_MESSAGE_CHARS, concise, nesting_depth
+from stacks.flavors.scoring_app import ScoringModel, create_app
 from tests.unit.stacks.malformed_requests import (
     Example,
     MalformedRequest,
@@ -213,7 +207,7 @@ def test_mlflow_s_stack_trace_goes_to_the_log_not_to_the_client(
     body = b"amount,count,channel,score\nmany,1,web,0.5\n"
     status, text = mlflow_answer(model, body, "text/csv")
     assert "stack_trace" in json.loads(text)
-    with caplog.at_level(logging.WARNING, logger=scoring_app.__name__):
+    with caplog.at_level(logging.WARNING, logger=request_checks.__name__):
         answer = ScoringModel(model).answer(body, "text/csv")
     assert answer.status == status == 400
     fields = _error_fields(answer.media_type, answer.body)
@@ -261,7 +255,7 @@ def test_an_exception_in_the_app_is_a_short_500_and_a_logged_trace(
     assert status == 500
     assert _error_fields("application/json", body) == {
         "error_code": "INTERNAL_ERROR",
-        "message": scoring_app.INTERNAL_ERROR_MESSAGE,
+        "message": request_checks.INTERNAL_ERROR_MESSAGE,
     }
     assert "broken at /work/main" in caplog.text
     monkeypatch.undo()
@@ -284,11 +278,14 @@ def test_an_exception_in_mlflow_s_path_is_a_short_500(
     body = json.dumps({"dataframe_records": EXAMPLE.records()}).encode()  # not the fast path
     for raising in (unexpected, internal):
         monkeypatch.setattr(scoring_server, "invocations", raising)
-        with caplog.at_level(logging.WARNING, logger=scoring_app.__name__):
+        with (
+            caplog.at_level(logging.WARNING, logger=scoring_app.__name__),
+            caplog.at_level(logging.WARNING, logger=request_checks.__name__),
+        ):
             answer = ScoringModel(model).answer(body, "application/json")
         assert answer.status == 500
         fields = _error_fields(answer.media_type, answer.body)
-        assert fields["message"] == scoring_app.INTERNAL_ERROR_MESSAGE
+        assert fields["message"] == request_checks.INTERNAL_ERROR_MESSAGE
     assert "site-packages/thing.py" in caplog.text and "disk full" in caplog.text
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import mlflow
 import pytest
 
+from stacks.flavors.request_checks import MAX_MESSAGE_CHARS
 from stacks.flavors.scoring_app import (
-    MAX_MESSAGE_CHARS,
     Column,
     ScoringModel,
     create_app,
