@@ -13,7 +13,7 @@ over keep-alive HTTP/1.1 connections (a pool that grows up to
 ``--max-connections``); the request bytes are built once, and a response is
 read by its ``Content-Length`` (or chunks), so the loader itself costs little
 CPU. It prints one JSON object: per-request latencies, send lags, errors,
-its own CPU time.
+every answer's status (and how many carried ``Retry-After``), its own CPU time.
 """
 
 from __future__ import annotations
@@ -355,6 +355,13 @@ class StepResult:
     busiest_share: dict[str, float]
     other_cores: float
     saturated: bool
+    #: Every answer by HTTP status ("200", "503"), whatever its body.
+    statuses: dict[str, int] = field(default_factory=dict)
+    #: Of those, how many carried a ``Retry-After`` header, by status.
+    retry_after: dict[str, int] = field(default_factory=dict)
+    #: Latency percentiles (from the due time) of the answers that were not a 200.
+    refused_p50_ms: float = math.nan
+    refused_p99_ms: float = math.nan
 
     @property
     def error_count(self) -> int:
@@ -402,6 +409,10 @@ def summarize_step(
         other_cores=window.other_cores,
         saturated=is_saturated(offered_rps, achieved, p99, p99_cap_ms)
         or sum(report["errors"].values()) > 0.1 * report["scheduled"],
+        statuses=dict(report.get("statuses", {})),
+        retry_after=dict(report.get("retry_after", {})),
+        refused_p50_ms=percentile(report.get("refused_ms", []), 50),
+        refused_p99_ms=percentile(report.get("refused_ms", []), 99),
     )
 
 
@@ -477,8 +488,10 @@ class _Pool:
         self.idle.clear()
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """Status, body and whether the server keeps the connection open."""
+async def _read_response(
+    reader: asyncio.StreamReader,
+) -> tuple[int, bytes, bool, dict[str, str]]:
+    """Status, body, whether the server keeps the connection open, and the headers (lower-case)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -501,9 +514,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
         body = b"".join(parts)
     else:
         body = await reader.read()
-        return status, body, False
+        return status, body, False, headers
     keep = headers.get("connection", "").lower() != "close"
-    return status, body, keep
+    return status, body, keep, headers
 
 
 async def _run_load(
@@ -532,6 +545,9 @@ async def _run_load(
     service: list[float] = []
     lags: list[float] = []
     errors: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    retry_after: Counter[str] = Counter()
+    refused: list[float] = []
     finished = [0.0]
 
     async def one(due: float) -> None:
@@ -541,7 +557,7 @@ async def _run_load(
                 conn = await pool.get()
                 sent = now()
                 conn[1].write(request)
-                status, answer, keep = await _read_response(conn[0])
+                status, answer, keep, headers = await _read_response(conn[0])
                 done = now()
                 if keep:
                     pool.put(conn)
@@ -557,8 +573,12 @@ async def _run_load(
             if conn is not None:
                 conn[1].close()
             return
+        statuses[str(status)] += 1
+        if "retry-after" in headers:
+            retry_after[str(status)] += 1
         if status != 200:
             errors[f"HTTP {status}"] += 1
+            refused.append((done - due) * 1e3)
         elif expect and expect not in answer:
             errors["200 without predictions"] += 1
         else:
@@ -591,6 +611,9 @@ async def _run_load(
         "service_ms": service,
         "lag_ms": lags,
         "errors": dict(errors),
+        "statuses": dict(statuses),
+        "retry_after": dict(retry_after),
+        "refused_ms": refused,
         "connections": pool.opened,
         "cpu_s": time.process_time() - cpu0,
     }

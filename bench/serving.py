@@ -1,26 +1,30 @@
-"""Serving under paced load: the stable endpoint, our server alone, plain MLflow, in-process.
+"""Serving under paced load: the stable endpoint, one replica alone, plain MLflow, in-process.
 
-    .venv/bin/python bench/serving.py            # about 5-8 minutes
-    .venv/bin/python bench/serving.py --quick    # about 3 minutes, coarser
+    .venv/bin/python bench/serving.py            # about 6-9 minutes
+    .venv/bin/python bench/serving.py --quick    # about 4 minutes, coarser
 
 In one invocation, in a fresh temporary ZenML/MLflow state:
 
 1. ``run.py --pipeline release`` trains the project's model and serves it the
-   way the product does (HAProxy on a free port -> the version's prediction
-   server, the lean scoring app on the MLflow model, started by the
-   ``mlflow_haproxy`` deployer); no load test, no canary;
+   way the product does (HAProxy on a free port -> ``deployment.serving.replicas``
+   supervised replicas, each a gunicorn arbiter that preloaded the model over
+   ``deployment.serving.workers`` uvicorn workers, started by the
+   ``mlflow_haproxy`` deployer under supervisord); no load test, no canary;
 2. a separate process times the model in-process (scikit-learn, MLflow
    pyfunc, MLflow's JSON parsing and its whole ``invocations``, our app's fast
-   parse and whole answer) for 1 and 100
-   rows, with OpenMP as it comes and limited to one thread, and writes the
-   request bodies and the predictions the servers must return;
-3. ``mlflow models serve -m <same uri> --workers 2 --env-manager local``
-   starts on a free port: the peer;
+   parse and whole answer) for 1 and 100 rows, with OpenMP as it comes and
+   limited to one thread, and writes the request bodies and the predictions
+   the servers must return;
+3. ``mlflow models serve -m <the same model files> --workers 2 --env-manager
+   local`` starts on a free port: the peer;
 4. for each body size and rising fixed rate, a separate open-loop loader
-   process (bench/harness.py) sends to the endpoint, to our server's own port
+   process (bench/harness.py) sends to the endpoint, to replica 1's own port
    and to the plain server, until each saturates (achieved < 90% of offered,
-   or p99 beyond ``--p99-cap``);
-5. ``run.py --undeploy`` and the plain server's end, whatever happened.
+   or p99 beyond ``--p99-cap``, or more than 10% errors);
+5. overload: 2x the endpoint's 1-row saturation for 20 s, open loop: what is
+   answered, what is shed (503, with Retry-After?), and whether HAProxy marked
+   a replica DOWN (its ``chkdown`` counters before and after);
+6. ``run.py --undeploy`` and the plain server's end, whatever happened.
 
 The table and the split print at the end; raw figures go to
 bench/results/serving-<timestamp>.json. Exit 0 when everything ran and every
@@ -47,7 +51,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import psutil
 import yaml
@@ -72,6 +77,10 @@ from harness import (
     wait_for_http,
 )
 
+if TYPE_CHECKING:
+    from stacks.flavors.haproxy import ServerStat
+    from stacks.flavors.local_endpoint import LocalEndpoint
+
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "local.yaml"
 DEFAULT_RATES = "25,50,75,100,125,150,200,250,300,400,500,600"
 QUICK_RATES = "25,50,100,150,200,300,400"
@@ -86,11 +95,22 @@ P99_TARGET_RATE = 100.0
 SPLITTER_P50_TARGET_MS = 0.5
 
 ENDPOINT, DIRECT, PLAIN = "endpoint", "direct", "plain"
-TARGET_LABELS = {
-    ENDPOINT: "endpoint (HAProxy -> our server)",
-    DIRECT: "our server's own port",
-    PLAIN: "plain mlflow models serve --workers 2",
-}
+TARGETS = (ENDPOINT, DIRECT, PLAIN)
+#: The peer's ``mlflow models serve --workers``: the issue's targets are set against 2.
+PLAIN_WORKERS = 2
+#: Process trees whose CPU each step accounts for: one per replica ("replica 1", ...).
+REPLICA_TREE = "replica {}"
+
+#: The overload step: this many times the endpoint's 1-row saturation, for this long.
+OVERLOAD_FACTOR = 2.0
+OVERLOAD_SECONDS = 20.0
+#: Never offer more than this (the loader, HAProxy and the replicas share 2 cores).
+OVERLOAD_MAX_RPS = 3000.0
+#: After the overload step, before HAProxy's counters are read again: a health check that
+#: began during the step may take ``timeout check`` (2 s) to fail, and DOWN needs two fails.
+SETTLE_SECONDS = 3.0
+#: How long the replicas may take to pass HAProxy's health check again before a measurement.
+UP_WAIT_SECONDS = 15.0
 _MODEL_LINE = re.compile(r"^Model: (\S+) version (\S+)\s*$", re.MULTILINE)
 
 
@@ -142,30 +162,62 @@ class Servers:
     """What is serving, and the processes behind each target."""
 
     endpoint_url: str
+    #: Replica 1's own port: its gunicorn arbiter and workers, no HAProxy in front.
     direct_url: str
     plain_url: str
     model_name: str
     version: str
+    #: The model's files as the replicas load them (downloaded from MLflow by the deploy).
     model_uri: str
-    server_root: psutil.Process
+    #: Every replica's own scoring URL, replica 1 first.
+    replica_urls: list[str]
+    #: Every replica's gunicorn arbiter (its workers are its children), replica 1 first.
+    replicas: list[psutil.Process]
     haproxy: psutil.Process | None
+    supervisord: psutil.Process | None
+    #: HAProxy's admin socket (``stacks.flavors.haproxy.admin_socket_path`` of the endpoint).
+    admin_socket: Path
+    #: The endpoint's settings as its state file holds them (workers, replicas, maxconn ...).
+    serving: dict[str, Any]
+    #: Which scoring app the replicas run ("lean" or "mlflow", from the replica's command).
+    app: str = "lean"
     plain: psutil.Process | None = None
+    plain_workers: int = PLAIN_WORKERS
+
+    @property
+    def workers(self) -> int:
+        """uvicorn workers per replica."""
+        return int(self.serving["workers"])
 
     def server_settings(self, root: psutil.Process | None = None) -> dict[str, Any]:
-        """What a server runs with (ours by default): processes, thread variables they got."""
-        tree = process_tree((root or self.server_root).pid)
+        """What a server runs with: processes, the thread variables they got.
+
+        By default the replicas (every arbiter and worker; the variables of
+        replica 1's arbiter, which its workers inherit), else ``root``'s tree.
+        """
         env: dict[str, str] = {}
-        for process in tree:
+        if root is None:
+            roots = self.replicas
+            tree = [p for replica in self.replicas for p in process_tree(replica.pid)]
             with contextlib.suppress(psutil.Error):
-                if "uvicorn" in " ".join(process.cmdline()):
-                    env = process.environ()
-                    break
+                env = self.replicas[0].environ()
+        else:
+            roots = [root]
+            tree = process_tree(root.pid)
+            for process in tree:  # the plain server: the uvicorn (or gunicorn) it starts
+                with contextlib.suppress(psutil.Error):
+                    if re.search(r"uvicorn|gunicorn", " ".join(process.cmdline())):
+                        env = process.environ()
+                        break
         threads = {k: v for k, v in env.items() if k.endswith("_NUM_THREADS")}
-        return {"processes": len(tree), "thread_variables": threads}
+        return {"roots": len(roots), "processes": len(tree), "thread_variables": threads}
 
     def tracked(self) -> dict[str, list[psutil.Process]]:
-        """Process trees whose CPU each step accounts for."""
-        trees = {"server": process_tree(self.server_root.pid)}
+        """Process trees whose CPU each step accounts for: each replica, HAProxy, the peer."""
+        trees = {
+            REPLICA_TREE.format(index): process_tree(replica.pid)
+            for index, replica in enumerate(self.replicas, start=1)
+        }
         if self.haproxy is not None:
             trees["haproxy"] = [self.haproxy]
         if self.plain is not None:
@@ -175,10 +227,49 @@ class Servers:
     def urls(self) -> dict[str, str]:
         return {ENDPOINT: self.endpoint_url, DIRECT: self.direct_url, PLAIN: self.plain_url}
 
+    def describe(self) -> dict[str, str]:
+        """What each target runs, in words (printed and kept in the JSON)."""
+        serving, workers = self.serving, self.workers
+        replicas = len(self.replicas)
+        app = "the project's lean scoring app" if self.app == "lean" else "MLflow's scoring app"
+        return {
+            ENDPOINT: (
+                f"HAProxy -> {replicas} replica(s) x {workers} worker(s) = {replicas * workers} "
+                f"worker process(es) (gunicorn arbiter, model preloaded, uvicorn workers, {app}); "
+                f"maxconn {serving['max_in_flight']} per replica, 503 + Retry-After "
+                f"{serving['retry_after']} when {serving['max_queue']} wait, queue timeout "
+                f"{serving['queue_timeout']:g} s"
+            ),
+            DIRECT: (
+                f"replica 1's own port, no HAProxy (no maxconn, no queue): 1 replica x "
+                f"{workers} worker(s)"
+            ),
+            PLAIN: (
+                f"mlflow models serve --workers {self.plain_workers} --env-manager local "
+                "(MLflow's scoring app) on the same model files"
+            ),
+        }
 
-def bench_config(base_path: Path, run_dir: Path, workers: int | None) -> tuple[Path, int]:
+    def like_for_like(self) -> str:
+        """Whether the endpoint and the peer run as many worker processes, in words."""
+        ours = len(self.replicas) * self.workers
+        if ours == self.plain_workers:
+            return (
+                f"endpoint and plain both run {ours} worker processes: the saturation "
+                "comparison is like for like"
+            )
+        return (
+            f"NOT LIKE FOR LIKE: the endpoint runs {ours} worker processes, the plain server "
+            f"{self.plain_workers}; set --replicas/--workers (or --plain-workers) to match"
+        )
+
+
+def bench_config(
+    base_path: Path, run_dir: Path, workers: int | None, replicas: int | None
+) -> tuple[Path, int]:
     """The base config with a free endpoint port, no load test and no canary.
 
+    ``workers`` and ``replicas`` override ``deployment.serving``'s when given.
     Kept inside the checkout (the git-ignored results folder) so run.py's
     provenance costs what it normally does.
     """
@@ -189,6 +280,8 @@ def bench_config(base_path: Path, run_dir: Path, workers: int | None) -> tuple[P
     serving["port"] = port
     if workers is not None:
         serving["workers"] = workers
+    if replicas is not None:
+        serving["replicas"] = replicas
     deployment["load_test"] = None
     deployment["canary"] = None
     path = run_dir / "config.yaml"
@@ -212,19 +305,52 @@ def tracking_uri(zenml_dir: Path) -> str:
     return f"sqlite:///{found[0]}"
 
 
-def listener(port: int) -> psutil.Process:
-    """The process listening on 127.0.0.1:``port``, climbed up to its ZenML daemon."""
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if conn.pid is None:
-                break
-            process = psutil.Process(conn.pid)
-            for parent in process.parents():
-                with_daemon = "local_daemon_entrypoint" in " ".join(parent.cmdline())
-                if with_daemon:
-                    return parent
-            return process
-    raise RuntimeError(f"no process of ours listens on port {port}")
+def local_endpoint(state_path: Path) -> LocalEndpoint:
+    """The project's view of the endpoint whose ``state.json`` this is (no ZenML needed).
+
+    ``<local_path>/splitter/<model>/state.json`` beside ``<local_path>/supervisor/``.
+    """
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from stacks.flavors.haproxy import SplitterFiles
+    from stacks.flavors.local_endpoint import LocalEndpoint
+    from stacks.flavors.supervision import Supervisor
+
+    return LocalEndpoint(
+        SplitterFiles(state_path.parent), Supervisor(state_path.parents[2] / "supervisor")
+    )
+
+
+def program_process(endpoint: LocalEndpoint, name: str) -> psutil.Process:
+    """The process supervisord runs as program ``name``; RuntimeError if it does not run."""
+    info = endpoint.supervisor.info(name)
+    if info is None or info.pid is None:
+        state = info.state if info is not None else "unknown to supervisord"
+        raise RuntimeError(f"{name} does not run ({state}); see {endpoint.supervisor.logs}")
+    return psutil.Process(info.pid)
+
+
+def replica_stats(admin_socket: Path, version: str) -> dict[str, ServerStat]:
+    """HAProxy's ``show stat`` line of each of the version's replicas, by name (``v1_r1``)."""
+    from stacks.flavors.haproxy import AdminSocket, model_servers, version_of
+
+    servers = model_servers(AdminSocket(admin_socket).show_stat())
+    return {name: stat for name, stat in servers.items() if version_of(name) == version}
+
+
+def backend_queue_max(admin_socket: Path) -> int | None:
+    """The most requests that ever waited in HAProxy's queue of the replicas (``qmax``)."""
+    import csv
+
+    from stacks.flavors.haproxy import BACKEND, AdminSocket
+
+    lines = AdminSocket(admin_socket).command("show stat").strip().splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return None
+    for row in csv.DictReader([lines[0][2:], *lines[1:]]):
+        if row.get("pxname") == BACKEND and row.get("svname") == "BACKEND":
+            return int(row["qmax"]) if row.get("qmax") else None
+    return None
 
 
 def post(url: str, body: bytes, timeout_s: float = 30.0) -> Any:
@@ -246,7 +372,8 @@ class Bench:
         self.env = child_env(self.zenml_dir)
         bin_dir = str(Path(sys.executable).parent)
         self.env["PATH"] = os.pathsep.join([bin_dir, self.env.get("PATH", "")])
-        self.config, self.port = bench_config(args.config, run_dir, args.workers)
+        self.config, self.port = bench_config(args.config, run_dir, args.workers, args.replicas)
+        self.endpoint: LocalEndpoint | None = None
         self.servers: Servers | None = None
         self.plain_proc: subprocess.Popen[bytes] | None = None
         self.plain_log: IO[str] | None = None
@@ -284,26 +411,49 @@ class Bench:
             self.record["runs"].append(asdict(served))
             if served.exit_code != 0:
                 raise RuntimeError(f"could not serve version {version}; see {served.log}")
-        state_path, state = splitter_state(self.zenml_dir)
-        records = state["versions"]
-        if version not in records:
-            raise RuntimeError(f"{state_path} does not list version {version}: {records}")
-        direct_port = int(records[version]["port"])
-        service_file = state_path.parents[2] / records[version]["service_uuid"] / "service.json"
-        model_uri = str(json.loads(service_file.read_text())["config"]["model_uri"])
-        pidfile = state_path.parent / "haproxy.pid"
-        haproxy = psutil.Process(int(pidfile.read_text().split()[0])) if pidfile.exists() else None
+        state_path, raw_state = splitter_state(self.zenml_dir)
+        if version not in raw_state.get("versions", {}):
+            raise RuntimeError(f"{state_path} does not list version {version}: {raw_state}")
+        endpoint = self.endpoint = local_endpoint(state_path)
+        state = endpoint.state()
+        if state is None:
+            raise RuntimeError(f"cannot read the endpoint's state {state_path}")
+        ports = state.versions[version].ports
+        replicas = [
+            program_process(endpoint, endpoint.replica_program(version, index))
+            for index in range(1, len(ports) + 1)
+        ]
+        supervisord_pid = endpoint.supervisor.pid()
+        settings = ("workers", "replicas", "max_in_flight", "max_queue", "queue_timeout")
         self.servers = Servers(
             endpoint_url=f"http://127.0.0.1:{self.port}/invocations",
-            direct_url=f"http://127.0.0.1:{direct_port}/invocations",
+            direct_url=f"http://127.0.0.1:{ports[0]}/invocations",
             plain_url="",
             model_name=name,
             version=version,
-            model_uri=model_uri,
-            server_root=listener(direct_port),
-            haproxy=haproxy,
+            model_uri=str(endpoint.model_directory(version)),
+            replica_urls=[f"http://127.0.0.1:{port}/invocations" for port in ports],
+            replicas=replicas,
+            haproxy=program_process(endpoint, endpoint.haproxy_program),
+            supervisord=psutil.Process(supervisord_pid) if supervisord_pid else None,
+            admin_socket=endpoint.files.socket,
+            serving={k: getattr(state, k) for k in (*settings, "retry_after", "port")},
+            app="lean" if "scoring_app" in " ".join(replicas[0].cmdline()) else "mlflow",
+            plain_workers=self.args.plain_workers,
         )
         self.env["MLFLOW_TRACKING_URI"] = tracking_uri(self.zenml_dir)
+        self.record["programs_at_start"] = self.programs()
+
+    def programs(self) -> dict[str, dict[str, Any]]:
+        """supervisord's view of the endpoint's programs: state, pid, restarts so far."""
+        if self.endpoint is None:
+            return {}
+        prefix = self.endpoint.prefix
+        return {
+            name: {"state": info.state, "pid": info.pid, "restarts": info.restarts}
+            for name, info in self.endpoint.supervisor.all_info().items()
+            if name.startswith(prefix)
+        }
 
     def in_process(self) -> dict[str, Any]:
         """Time the model in a separate process; write bodies and expected predictions."""
@@ -320,11 +470,12 @@ class Bench:
         return result
 
     def start_plain(self) -> None:
-        """``mlflow models serve --workers 2`` of the same model URI, on a free port."""
+        """``mlflow models serve --workers N`` of the same model files, on a free port."""
         assert self.servers is not None
         port = free_port()
+        workers = str(self.servers.plain_workers)
         command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve"]
-        command += ["-m", self.servers.model_uri, "--workers", "2", "--env-manager", "local"]
+        command += ["-m", self.servers.model_uri, "--workers", workers, "--env-manager", "local"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
         print(f"  {'plain mlflow models serve':<34}", end="", flush=True)
         started = time.perf_counter()
@@ -342,14 +493,44 @@ class Bench:
         self.servers.plain = root
 
     def check_predictions(self, expected: dict[str, Any], bodies: dict[str, str]) -> dict[str, Any]:
-        """Each target answers every body with exactly the in-process predictions."""
+        """Each target, and each replica on its own port, answers every body exactly as in-process."""
         assert self.servers is not None
+        urls = dict(self.servers.urls())
+        for index, url in enumerate(self.servers.replica_urls[1:], start=2):
+            urls[f"replica {index}"] = url
         checks: dict[str, Any] = {}
-        for target, url in self.servers.urls().items():
+        for target, url in urls.items():
             for rows, path in bodies.items():
                 got = post(url, Path(path).read_bytes())["predictions"]
                 checks[f"{target} {rows} rows"] = got == expected[rows]
         return checks
+
+    # --- HAProxy's view --------------------------------------------------------------
+
+    def replica_stats(self) -> dict[str, ServerStat]:
+        assert self.servers is not None
+        return replica_stats(self.servers.admin_socket, self.servers.version)
+
+    def wait_replicas_up(self, timeout_s: float = UP_WAIT_SECONDS) -> float:
+        """Until HAProxy's health check passes for every replica; the seconds it took."""
+        from stacks.flavors.haproxy import passes_check
+
+        assert self.servers is not None
+        started = time.perf_counter()
+        while True:
+            stats = self.replica_stats()
+            if len(stats) == len(self.servers.replicas) and all(
+                passes_check(stat) for stat in stats.values()
+            ):
+                return time.perf_counter() - started
+            if time.perf_counter() - started > timeout_s:
+                states = {name: f"{s.status} {s.check_status}" for name, s in stats.items()}
+                raise RuntimeError(f"replicas not UP after {timeout_s:g} s: {states}")
+            time.sleep(0.1)
+
+    def down_transitions(self) -> dict[str, int]:
+        """HAProxy's ``chkdown`` of each replica: UP -> DOWN transitions since it started."""
+        return {name: stat.down_transitions for name, stat in self.replica_stats().items()}
 
     # --- measuring -------------------------------------------------------------------
 
@@ -358,11 +539,15 @@ class Bench:
 
         At each rate the targets run one after the other, in an order that
         rotates from rate to rate, so slow drift in the machine's load falls
-        on all of them alike.
+        on all of them alike. Before each endpoint step every replica must
+        pass HAProxy's health check (a saturated step on replica 1's own
+        port, which bypasses HAProxy's limits, can delay its checks).
         """
         assert self.servers is not None
         urls = self.servers.urls()
         steps: list[StepResult] = []
+        waits: list[float] = []
+        self.record["chkdown_before_ladders"] = self.down_transitions()
         for rows in ROW_COUNTS:
             body = Path(bodies[str(rows)])
             for target, url in urls.items():  # warm-up, not counted
@@ -373,6 +558,8 @@ class Bench:
                     break
                 shift = index % len(active)
                 for target in active[shift:] + active[:shift]:
+                    if target == ENDPOINT:
+                        waits.append(self.wait_replicas_up())
                     step = run_load_step(
                         target,
                         urls[target],
@@ -388,7 +575,61 @@ class Bench:
                     time.sleep(0.3)
                 done = {s.target for s in steps if s.rows == rows and s.saturated}
                 active = [target for target in active if target not in done]
+        self.record["chkdown_after_ladders"] = self.down_transitions()
+        self.record["waited_for_replicas_up_s"] = [round(w, 2) for w in waits if w > 0.05]
         return steps
+
+    def overload(self, bodies: dict[str, str], steps: list[StepResult]) -> Overload | None:
+        """Offer ``--overload-factor`` x the endpoint's 1-row saturation for a while, open loop.
+
+        Bounded: at most :data:`OVERLOAD_MAX_RPS`, 64 connections, a 5 s
+        timeout per request, and only ever to the endpoint on 127.0.0.1.
+        """
+        assert self.servers is not None
+        url = self.servers.endpoint_url
+        if urlsplit(url).hostname != "127.0.0.1":
+            raise RuntimeError(f"the overload step only loads 127.0.0.1, not {url}")
+        found, reached = saturation(steps, ENDPOINT, 1)
+        if math.isnan(found) or found <= 0:
+            print("  overload: skipped, the endpoint's 1-row saturation is unknown")
+            return None
+        rate = min(round(self.args.overload_factor * found), OVERLOAD_MAX_RPS)
+        seconds = self.args.overload_duration
+        print(
+            f"overload ({rate:g}/s = {self.args.overload_factor:g}x the endpoint's 1-row "
+            f"saturation of {'' if reached else '>='}{found:.0f}/s, {seconds:g} s, open loop):",
+            flush=True,
+        )
+        waited = self.wait_replicas_up()
+        before = self.down_transitions()
+        step = run_load_step(
+            ENDPOINT,
+            url,
+            Path(bodies["1"]),
+            1,
+            rate,
+            seconds,
+            self.servers.tracked(),
+            self.args.p99_cap,
+        )
+        time.sleep(SETTLE_SECONDS)
+        after_stats = self.replica_stats()
+        result = overload_figures(
+            step,
+            found,
+            reached,
+            before,
+            {name: stat.down_transitions for name, stat in after_stats.items()},
+            {
+                name: f"{stat.status} {stat.check_status}".strip()
+                for name, stat in after_stats.items()
+            },
+            backend_queue_max(self.servers.admin_socket),
+            waited,
+        )
+        for line in overload_lines(result):
+            print(f"  {line}", flush=True)
+        return result
 
     # --- tearing down ----------------------------------------------------------------
 
@@ -407,15 +648,46 @@ class Bench:
             env.pop("MLFLOW_TRACKING_URI", None)
             done = run_logged("run.py --undeploy", command, env, self.run_dir / "undeploy.log", 300)
             lines.append(f"run.py --undeploy: exit {done.exit_code}")
+        # supervisord first: it would start again what is killed below it.
+        roots: list[psutil.Process] = [*self.supervisords()]
         if self.servers is not None:
-            leftovers = [p for p in process_tree(self.servers.server_root.pid) if p.is_running()]
-            if self.servers.haproxy is not None and self.servers.haproxy.is_running():
-                leftovers.append(self.servers.haproxy)
-            for process in leftovers:
-                end_tree(process, timeout_s=5)
-            if leftovers:
-                lines.append(f"killed {len(leftovers)} process(es) --undeploy left running")
+            roots += [
+                *self.servers.replicas,
+                *([self.servers.haproxy] if self.servers.haproxy else []),
+            ]
+        leftovers = [process for process in roots if process.is_running()]
+        for process in leftovers:
+            end_tree(process, timeout_s=5)
+        if leftovers:
+            pids = ", ".join(str(process.pid) for process in leftovers)
+            lines.append(f"killed {len(leftovers)} process(es) --undeploy left running ({pids})")
         return lines
+
+    def supervisords(self) -> list[psutil.Process]:
+        """The supervisord of this run's state, if one runs (found by its pid file and config)."""
+        found = []
+        if self.servers is not None and self.servers.supervisord is not None:
+            found.append(self.servers.supervisord)
+        for pidfile in self.zenml_dir.glob("local_stores/*/supervisor/supervisord.pid"):
+            with contextlib.suppress(OSError, ValueError, psutil.Error):
+                process = psutil.Process(int(pidfile.read_text().split()[0]))
+                mine = str(pidfile.parent) in " ".join(process.cmdline())
+                if mine and all(process.pid != other.pid for other in found):
+                    found.append(process)
+        return found
+
+
+def restarted(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
+    """Programs supervisord restarted (or that stopped) between two :meth:`Bench.programs`."""
+    found = []
+    for name, now in sorted(after.items()):
+        then = before.get(name)
+        if then is None:
+            continue
+        if now["restarts"] > then["restarts"] or now["pid"] != then["pid"]:
+            found.append(f"{name} (pid {then['pid']} -> {now['pid']}, state {now['state']})")
+    found += [f"{name} (gone)" for name in sorted(set(before) - set(after))]
+    return found
 
 
 def thread_words(settings: dict[str, Any]) -> str:
@@ -467,7 +739,7 @@ def splitter_cost(steps: list[StepResult], rows: int) -> tuple[float, list[tuple
     return median([d for _, d in diffs]), diffs
 
 
-def judge(steps: list[StepResult]) -> list[dict[str, Any]]:
+def judge(steps: list[StepResult], plain_workers: int = PLAIN_WORKERS) -> list[dict[str, Any]]:
     """The issue's targets, each with its figure, limit and verdict (1-row requests)."""
     ours, ours_reached = saturation(steps, ENDPOINT, 1)
     plain, plain_reached = saturation(steps, PLAIN, 1)
@@ -487,7 +759,8 @@ def judge(steps: list[StepResult]) -> list[dict[str, Any]]:
     note = "" if ours_reached and plain_reached else " (a ladder ran out of rates first)"
     return [
         {
-            "target": f"saturation, endpoint vs plain 2-worker (>= {SATURATION_FACTOR:g}x)",
+            "target": f"saturation, endpoint vs plain {plain_workers}-worker "
+            f"(>= {SATURATION_FACTOR:g}x)",
             "figure": f"{ours:.0f} vs {plain:.0f} req/s = {ratio:.2f}x{note}",
             "value": ratio,
             "verdict": "PASS" if ratio >= SATURATION_FACTOR else "MISS",
@@ -513,19 +786,216 @@ def judge(steps: list[StepResult]) -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- overload
+
+
+@dataclass
+class Overload:
+    """The overload step's figures (1-row requests to the endpoint, open loop)."""
+
+    saturation_rps: float  # the endpoint's 1-row saturation it was derived from
+    saturation_reached: bool  # False: the ladder ran out of rates first (a lower bound)
+    offered_rps: float
+    duration_s: float
+    sent: int
+    answered: int  # 200 with predictions
+    answered_rps: float  # answered / the step's span
+    answered_p50_ms: float  # from the due time, as every latency here
+    answered_p99_ms: float
+    shed: int  # 503 answers
+    shed_rps: float  # 503s / the step's sending time
+    shed_with_retry_after: int
+    refused_p50_ms: float  # any answer but a 200 (the 503s unless other_statuses says more)
+    refused_p99_ms: float
+    other_statuses: dict[str, int]  # answers neither 200 nor 503
+    connection_errors: dict[str, int]  # no answer at all: refused, reset, closed
+    timeouts: int  # no answer within 5 s of the due time
+    bad_answers: int  # a 200 without predictions
+    chkdown_before: dict[str, int]
+    chkdown_after: dict[str, int]
+    states_after: dict[str, str]
+    queue_max: int | None  # HAProxy's backend qmax since it started (the ladders included)
+    waited_for_up_s: float
+    step: StepResult
+
+    @property
+    def down_events(self) -> int:
+        """Replicas HAProxy marked DOWN during the step (and the seconds after it)."""
+        return sum(self.chkdown_after.values()) - sum(self.chkdown_before.values())
+
+    @property
+    def failed(self) -> int:
+        """Requests that got no answer, or a wrong one."""
+        return sum(self.connection_errors.values()) + self.timeouts + self.bad_answers
+
+
+def overload_figures(
+    step: StepResult,
+    saturation_rps: float,
+    saturation_reached: bool,
+    chkdown_before: dict[str, int],
+    chkdown_after: dict[str, int],
+    states_after: dict[str, str],
+    queue_max: int | None,
+    waited_for_up_s: float = 0.0,
+) -> Overload:
+    """The overload step's loader report and HAProxy's counters, as figures."""
+    shed = step.statuses.get("503", 0)
+    no_answer = {
+        kind: count
+        for kind, count in step.errors.items()
+        if not kind.startswith("HTTP ") and kind not in {"timeout", "200 without predictions"}
+    }
+    return Overload(
+        saturation_rps=saturation_rps,
+        saturation_reached=saturation_reached,
+        offered_rps=step.offered_rps,
+        duration_s=step.duration_s,
+        sent=step.sent,
+        answered=step.ok,
+        answered_rps=step.achieved_rps,
+        answered_p50_ms=step.p50_ms,
+        answered_p99_ms=step.p99_ms,
+        shed=shed,
+        shed_rps=shed / step.duration_s if step.duration_s > 0 else math.nan,
+        shed_with_retry_after=step.retry_after.get("503", 0),
+        refused_p50_ms=step.refused_p50_ms,
+        refused_p99_ms=step.refused_p99_ms,
+        other_statuses={
+            status: count
+            for status, count in sorted(step.statuses.items())
+            if status not in {"200", "503"}
+        },
+        connection_errors=no_answer,
+        timeouts=step.errors.get("timeout", 0),
+        bad_answers=step.errors.get("200 without predictions", 0),
+        chkdown_before=dict(chkdown_before),
+        chkdown_after=dict(chkdown_after),
+        states_after=dict(states_after),
+        queue_max=queue_max,
+        waited_for_up_s=waited_for_up_s,
+        step=step,
+    )
+
+
+def overload_lines(result: Overload) -> list[str]:
+    """The overload step in words, one figure per line."""
+    bound = "" if result.saturation_reached else ">="
+    share = result.answered_rps / result.saturation_rps if result.saturation_rps else math.nan
+    others = ", ".join(f"HTTP {s}: {n}" for s, n in result.other_statuses.items()) or "none"
+    no_answer = ", ".join(f"{k} {n}" for k, n in result.connection_errors.items()) or "0"
+    transitions = ", ".join(
+        f"{name} {result.chkdown_before.get(name, 0)}->{count}"
+        for name, count in sorted(result.chkdown_after.items())
+    )
+    states = ", ".join(f"{name} {state}" for name, state in sorted(result.states_after.items()))
+    step = result.step
+    return [
+        f"offered          {result.offered_rps:g}/s for {result.duration_s:g} s ({result.sent} "
+        f"requests), {result.offered_rps / result.saturation_rps:.1f}x the endpoint's 1-row "
+        f"saturation ({bound}{result.saturation_rps:.0f}/s)",
+        f"answered (200)   {result.answered_rps:.1f}/s ({share:.2f}x saturation), "
+        f"p50 {ms(result.answered_p50_ms)} ms, p99 {ms(result.answered_p99_ms)} ms",
+        f"shed (503)       {result.shed_rps:.1f}/s ({result.shed} requests), "
+        f"{result.shed_with_retry_after} of {result.shed} with Retry-After; "
+        f"p50 {ms(result.refused_p50_ms)} ms, p99 {ms(result.refused_p99_ms)} ms",
+        f"other answers    {others}",
+        f"no answer        connection failures {no_answer}, timeouts {result.timeouts}"
+        + (f", 200 without predictions {result.bad_answers}" if result.bad_answers else ""),
+        f"DOWN events      {result.down_events} (HAProxy chkdown {transitions}); "
+        f"{SETTLE_SECONDS:g} s after: {states}",
+        f"HAProxy queue    at most {result.queue_max if result.queue_max is not None else '?'} "
+        "waiting since it started (qmax, the ladders included)",
+        f"loader           lag p99 {ms(step.lag_p99_ms, 2)} ms, {step.connections} "
+        f"connections; other processes {step.other_cores:.2f} cores",
+    ]
+
+
+def judge_overload(result: Overload | None) -> list[dict[str, Any]]:
+    """What overload must show (README "Overload sheds, health stays true")."""
+    if result is None:
+        return [
+            {"target": "overload", "figure": "not measured", "value": math.nan, "verdict": "MISS"}
+        ]
+    share = result.answered_rps / result.saturation_rps if result.saturation_rps else math.nan
+    retry = (
+        f"{result.shed_with_retry_after} of {result.shed} 503s"
+        if result.shed
+        else "no 503 at all (nothing was shed; not judged)"
+    )
+    if not result.shed:
+        retry_verdict = "-"
+    else:
+        retry_verdict = "PASS" if result.shed == result.shed_with_retry_after else "MISS"
+    return [
+        {
+            "target": f"overload {result.offered_rps:g}/s: answered, p99 of the answered",
+            "figure": f"{result.answered_rps:.1f}/s ({share:.2f}x saturation), "
+            f"p99 {ms(result.answered_p99_ms)} ms; shed {result.shed_rps:.1f}/s",
+            "value": result.answered_rps,
+            "verdict": "-",
+        },
+        {
+            "target": "overload: every 503 carries Retry-After",
+            "figure": retry,
+            "value": result.shed - result.shed_with_retry_after,
+            "verdict": retry_verdict,
+        },
+        {
+            "target": "overload: requests without an answer (0)",
+            "figure": f"{result.failed} (connection failures "
+            f"{sum(result.connection_errors.values())}, timeouts {result.timeouts})",
+            "value": result.failed,
+            "verdict": verdict(result.failed, 0),
+        },
+        {
+            "target": "overload: replicas marked DOWN (0)",
+            "figure": f"{result.down_events} DOWN events",
+            "value": result.down_events,
+            "verdict": verdict(result.down_events, 0),
+        },
+    ]
+
+
 def share_cell(share: float) -> str:
     """The busiest process's share of a server tree's CPU, as a percentage."""
     return "-" if math.isnan(share) else f"{share:.0%}"
 
 
+def server_trees(step: StepResult) -> list[str]:
+    """The tracked trees that serve a step's target (HAProxy not included)."""
+    if step.target == PLAIN:
+        return ["plain"]
+    if step.target == DIRECT:
+        return [REPLICA_TREE.format(1)]
+    return [name for name in step.tracked_cpu_s if name.startswith(REPLICA_TREE.format(""))]
+
+
+def server_cpu(step: StepResult) -> tuple[float, float]:
+    """CPU seconds the target's serving processes used in a step, and the busiest one's share.
+
+    For the endpoint, every replica's tree counts (arbiters and workers); the
+    busiest process is the busiest of all of them (0.5: two workers evenly loaded).
+    """
+    names = server_trees(step)
+    if not names or any(name not in step.tracked_cpu_s for name in names):
+        return math.nan, math.nan
+    total = sum(step.tracked_cpu_s[name] for name in names)
+    busiest = [
+        step.busiest_share.get(name, math.nan) * step.tracked_cpu_s[name]
+        for name in names
+        if step.tracked_cpu_s[name] > 0
+    ]
+    return total, (max(busiest) / total if busiest and total > 0 else math.nan)
+
+
 def load_table(steps: list[StepResult]) -> str:
     """One row per target, body size and rate."""
-    header = ["target", "rows", "offered/s", "achieved/s", "p50 ms", "p99 ms", "errors"]
+    header = ["target", "rows", "offered/s", "achieved/s", "p50 ms", "p99 ms", "errors", "503s"]
     header += ["CPU ms/req", "busiest process", "loader lag p99 ms", "other cores", ""]
     body = []
     for step in steps:
-        tree = "plain" if step.target == PLAIN else "server"
-        cpu = step.tracked_cpu_s.get(tree, math.nan)
+        cpu, busiest = server_cpu(step)
         if step.target == ENDPOINT:
             cpu += step.tracked_cpu_s.get("haproxy", 0.0)
         per_request = cpu / step.ok * 1e3 if step.ok else math.nan
@@ -543,8 +1013,9 @@ def load_table(steps: list[StepResult]) -> str:
                 ms(step.p50_ms),
                 ms(step.p99_ms),
                 str(step.error_count),
+                str(step.statuses.get("503", 0)),
                 ms(per_request, 2),
-                share_cell(step.busiest_share.get(tree, math.nan)),
+                share_cell(busiest),
                 ms(step.lag_p99_ms, 2),
                 f"{step.other_cores:.2f}",
                 " ".join(notes),
@@ -554,10 +1025,16 @@ def load_table(steps: list[StepResult]) -> str:
 
 
 def cpu_per_request_ms(step: StepResult | None, tree: str) -> float:
-    """CPU milliseconds one tracked process tree (or the loader) spent per answered request."""
+    """CPU milliseconds per answered request of one tracked process tree, the loader
+    (``loader``) or the step's own serving processes (``server``: see :func:`server_cpu`)."""
     if step is None or not step.ok:
         return math.nan
-    seconds = step.loader_cpu_s if tree == "loader" else step.tracked_cpu_s.get(tree, math.nan)
+    if tree == "loader":
+        seconds = step.loader_cpu_s
+    elif tree == "server":
+        seconds = server_cpu(step)[0]
+    else:
+        seconds = step.tracked_cpu_s.get(tree, math.nan)
     return seconds / step.ok * 1e3
 
 
@@ -572,12 +1049,13 @@ SPLIT_HOW = {
     "= MLflow's invocations() in-process": "scoring_server.invocations, OpenMP 1 thread",
     "= our app's answer in-process": "scoring_app.ScoringModel.answer, OpenMP 1 thread",
     "  same, OpenMP as it comes": "our answer with the default thread count",
-    "HTTP, uvicorn, ASGI app": "direct p50 - our answer in-process",
-    "= our server, direct p50": "loader -> server's port, lowest rate",
+    "HTTP, uvicorn worker, ASGI app": "direct p50 - our answer in-process",
+    "= replica 1, direct p50": "loader -> replica 1's own port, lowest rate",
     "HAProxy": "endpoint p50 - direct p50, lowest rate",
-    "= endpoint p50": "loader -> HAProxy -> server, lowest rate",
-    "  plain mlflow --workers 2, p50": "the peer at the same rate",
-    "CPU: our server per request": "its process tree's CPU / answered (direct)",
+    "= endpoint p50": "loader -> HAProxy -> a replica, lowest rate",
+    "  plain mlflow models serve, p50": "the peer at the same rate",
+    "CPU: replica 1 per request": "its arbiter and workers' CPU / answered (direct)",
+    "CPU: replicas per request": "every replica's CPU / answered (endpoint)",
     "CPU: HAProxy per request": "HAProxy's CPU / answered (endpoint)",
     "CPU: loader per request": "the load generator's own CPU (direct)",
     "CPU: plain server per request": "its process tree's CPU / answered",
@@ -610,12 +1088,13 @@ def split_figures(
         "= MLflow's invocations() in-process": d["invocations"],
         "= our app's answer in-process": d["answer"],
         "  same, OpenMP as it comes": timings["default"][str(rows)]["answer"]["p50_ms"],
-        "HTTP, uvicorn, ASGI app": direct.p50_ms - d["answer"] if direct else nan,
-        "= our server, direct p50": direct.p50_ms if direct else nan,
+        "HTTP, uvicorn worker, ASGI app": direct.p50_ms - d["answer"] if direct else nan,
+        "= replica 1, direct p50": direct.p50_ms if direct else nan,
         "HAProxy": endpoint.p50_ms - direct.p50_ms if endpoint and direct else nan,
         "= endpoint p50": endpoint.p50_ms if endpoint else nan,
-        "  plain mlflow --workers 2, p50": plain.p50_ms if plain else nan,
-        "CPU: our server per request": cpu_per_request_ms(direct, "server"),
+        "  plain mlflow models serve, p50": plain.p50_ms if plain else nan,
+        "CPU: replica 1 per request": cpu_per_request_ms(direct, "server"),
+        "CPU: replicas per request": cpu_per_request_ms(endpoint, "server"),
         "CPU: HAProxy per request": cpu_per_request_ms(endpoint, "haproxy"),
         "CPU: loader per request": cpu_per_request_ms(direct, "loader"),
         "CPU: plain server per request": cpu_per_request_ms(plain, "plain"),
@@ -821,13 +1300,21 @@ def parse_rates(text: str) -> list[float]:
     return rates
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The CLI."""
     parser = argparse.ArgumentParser(
-        description="Serving under paced open-loop load: the stable endpoint (HAProxy -> our "
-        "MLflow server), our server's own port and a plain 'mlflow models serve --workers 2' of "
-        "the same model, 1- and 100-row requests at rising fixed rates until saturation, beside "
-        "the in-process predict time.",
+        description="Serving under paced open-loop load: the stable endpoint (HAProxy -> the "
+        "version's supervised replicas), replica 1's own port and a plain 'mlflow models serve "
+        "--workers 2' of the same model, 1- and 100-row requests at rising fixed rates until "
+        "saturation, then the endpoint at twice its saturation (overload), beside the in-process "
+        "predict time.",
         epilog="Run it with the project's virtualenv on a quiet machine; see bench/README.md.",
     )
     parser.add_argument("--quick", action="store_true", help="coarser rates, 2 s steps (~3 min)")
@@ -847,8 +1334,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        help="deployment.serving.workers for our server (default: the config's)",
+        type=_positive_int,
+        help="deployment.serving.workers: uvicorn workers per replica (default: the config's)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=_positive_int,
+        help="deployment.serving.replicas: replicas of the version (default: the config's)",
+    )
+    parser.add_argument(
+        "--plain-workers",
+        type=_positive_int,
+        default=PLAIN_WORKERS,
+        metavar="N",
+        help=f"the peer's 'mlflow models serve --workers' (default {PLAIN_WORKERS}, as the "
+        "issue's targets)",
+    )
+    parser.add_argument(
+        "--overload-factor",
+        type=float,
+        default=OVERLOAD_FACTOR,
+        metavar="X",
+        help=f"the overload step offers X times the endpoint's 1-row saturation (default "
+        f"{OVERLOAD_FACTOR:g}; 0 skips the step)",
+    )
+    parser.add_argument(
+        "--overload-duration",
+        type=float,
+        default=OVERLOAD_SECONDS,
+        metavar="S",
+        help=f"seconds of the overload step (default {OVERLOAD_SECONDS:g})",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="base run config")
     parser.add_argument("--output", type=Path, metavar="PATH", help="JSON output path")
@@ -857,6 +1372,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rates = args.rates or parse_rates(QUICK_RATES if args.quick else DEFAULT_RATES)
     args.duration = args.duration or (2.0 if args.quick else 8.0)
     args.reps = 100 if args.quick else 300
+    if args.overload_factor < 0 or args.overload_duration <= 0:
+        parser.error("--overload-factor must be >= 0 and --overload-duration > 0")
     return args
 
 
@@ -883,6 +1400,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # unwinds through the teardown below, as Ctrl-C
     bench = Bench(args, run_dir, state_dir)
     steps: list[StepResult] = []
+    overload: Overload | None = None
     failure = None
     try:
         print("setting up:")
@@ -893,15 +1411,22 @@ def main(argv: list[str] | None = None) -> int:
         checks = bench.check_predictions(timings["expected"], timings["bodies"])
         settings = bench.servers.server_settings()
         plain_settings = bench.servers.server_settings(bench.servers.plain)
-        rss = {name: RssPoller(procs[:1]) for name, procs in bench.servers.tracked().items()}
+        roots = {"replicas": bench.servers.replicas, "haproxy": [bench.servers.haproxy]}
+        roots["plain"] = [bench.servers.plain]
+        rss = {
+            name: RssPoller([p for p in procs if p is not None]) for name, procs in roots.items()
+        }
         for poller in rss.values():
             poller.__enter__()
         print(f"load (each step {args.duration:g} s, open loop, from a separate process):")
         try:
             steps = bench.ladders(timings["bodies"])
+            if args.overload_factor > 0:
+                overload = bench.overload(timings["bodies"], steps)
         finally:
             for poller in rss.values():
                 poller.__exit__()
+        bench.record["programs_at_end"] = bench.programs()
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         failure = str(error)
     except KeyboardInterrupt:
@@ -919,34 +1444,61 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAILED: {failure}", file=sys.stderr)
         return 1
 
-    assert bench.servers is not None
-    targets = judge(steps)
+    servers = bench.servers
+    assert servers is not None
+    targets = judge(steps, servers.plain_workers)
+    if args.overload_factor > 0:
+        targets += judge_overload(overload)
     split, parts = split_table(timings["timings"], steps)
     machine["load_average_at_end"] = load_average()
+    restarts = restarted(bench.record.get("programs_at_start", {}), bench.record["programs_at_end"])
     print()
-    workers = yaml.safe_load(bench.config.read_text())["deployment"]["serving"].get("workers", 1)
     print(
-        f"Model {bench.servers.model_name} v{bench.servers.version} ({bench.servers.model_uri}, "
-        f"{timings['estimator']}); our server: deployment.serving.workers {workers}, "
-        f"{thread_words(settings)}; plain server: {thread_words(plain_settings)}."
+        f"Model {servers.model_name} v{servers.version} ({servers.model_uri}, "
+        f"{timings['estimator']}); replicas: {thread_words(settings)}; plain server: "
+        f"{thread_words(plain_settings)}."
     )
-    for target, label in TARGET_LABELS.items():
-        print(f"  {target:<8} = {label}")
+    descriptions = servers.describe()
+    for target in TARGETS:
+        print(f"  {target:<8} = {descriptions[target]}")
+    print(f"  {servers.like_for_like()}")
     print(f"\nLoad ({args.duration:g} s per step; latency from each request's due time):")
     print(load_table(steps))
     print("\nSaturation (highest achieved rate on each ladder):")
     for rows in ROW_COUNTS:
         cells = []
-        for target in TARGET_LABELS:
+        for target in TARGETS:
             value, reached = saturation(steps, target, rows)
             cells.append(f"{target} {'' if reached else '>='}{value:.0f}/s")
         print(f"  {rows:>3} row(s): " + ", ".join(cells))
+    if overload is not None:
+        print(
+            f"\nOverload (1-row requests to the endpoint, {overload.duration_s:g} s, open loop; "
+            "latency from each request's due time):"
+        )
+        for line in overload_lines(overload):
+            print(f"  {line}")
     print("\nIn-process (separate process, same model):")
     print(in_process_table(timings["timings"]))
     print("\nWhere a request's time goes (p50 / medians):")
     print(split)
     peaks = ", ".join(f"{name} {poller.peak_mb:.0f} MB" for name, poller in rss.items())
-    print(f"\nPeak RSS of the process trees under load: {peaks}")
+    print(
+        f"\nPeak RSS of the process trees under load: {peaks} (a forked worker's pages shared "
+        "with its arbiter count twice)"
+    )
+    print(
+        "Supervision: no program of the endpoint restarted during the bench"
+        if not restarts
+        else f"RESTARTED during the bench: {', '.join(restarts)}"
+    )
+    downs = sum(bench.record["chkdown_after_ladders"].values()) - sum(
+        bench.record["chkdown_before_ladders"].values()
+    )
+    print(
+        f"HAProxy marked a replica DOWN {downs} time(s) during the ladders (a saturated direct "
+        "step bypasses HAProxy's maxconn and can delay replica 1's health checks)"
+    )
     bad = [name for name, same in checks.items() if not same]
     print(
         "Predictions: every target returned the in-process predictions"
@@ -971,19 +1523,22 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "model": {
-            "name": bench.servers.model_name,
-            "version": bench.servers.version,
-            "uri": bench.servers.model_uri,
+            "name": servers.model_name,
+            "version": servers.version,
+            "uri": servers.model_uri,
         },
-        "urls": bench.servers.urls(),
+        "urls": servers.urls(),
+        "replica_urls": servers.replica_urls,
+        "targets_run": descriptions,
+        "like_for_like": servers.like_for_like(),
         "in_process": timings,
         "predictions_equal": checks,
-        "our_server": {"workers": workers, **settings},
-        "plain_server": plain_settings,
+        "our_server": {"serving": servers.serving, "app": servers.app, **settings},
+        "plain_server": {"workers": servers.plain_workers, **plain_settings},
         "steps": [asdict(s) for s in steps],
-        "saturation": {
-            f"{t} {r}": saturation(steps, t, r) for t in TARGET_LABELS for r in ROW_COUNTS
-        },
+        "saturation": {f"{t} {r}": saturation(steps, t, r) for t in TARGETS for r in ROW_COUNTS},
+        "overload": asdict(overload) if overload is not None else None,
+        "restarted": restarts,
         "split": parts,
         "targets": targets,
         "peak_rss_mb": {name: poller.peak_mb for name, poller in rss.items()},

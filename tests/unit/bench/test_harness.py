@@ -119,6 +119,22 @@ def test_summarize_step_is_saturated_by_a_long_span_or_many_errors():
     assert not step.saturated and step.error_count == 1
 
 
+def test_summarize_step_keeps_statuses_retry_after_and_refused_latency():
+    report = _report([1.0] * 90, errors={"HTTP 503": 10}, scheduled=100)
+    report |= {
+        "statuses": {"200": 90, "503": 10},
+        "retry_after": {"503": 10},
+        "refused_ms": [float(i) for i in range(1, 11)],
+    }
+    step = summarize_step("endpoint", 1, 100.0, report, CpuWindow({}), 500)
+    assert step.statuses == {"200": 90, "503": 10}
+    assert step.retry_after == {"503": 10}
+    assert (step.refused_p50_ms, step.refused_p99_ms) == (5.0, 10.0)
+    older = summarize_step("direct", 1, 100.0, _report([1.0] * 100), CpuWindow({}), 500)
+    assert older.statuses == {} and older.retry_after == {}
+    assert math.isnan(older.refused_p99_ms)
+
+
 def test_format_table_aligns_columns():
     table = format_table(["name", "value"], [["a", "1"], ["longer", "100"]])
     assert table.splitlines() == [
@@ -134,7 +150,10 @@ def test_format_table_aligns_columns():
 
 @pytest.fixture
 def tiny_server() -> Iterator[tuple[int, list[int]]]:
-    """A keep-alive HTTP server answering POSTs: 200 with predictions, every 5th a 503."""
+    """A keep-alive HTTP server answering POSTs: 200 with predictions, every 5th a 503.
+
+    Every 10th answer (so every other 503) carries ``Retry-After: 1``.
+    """
     seen: list[int] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -148,13 +167,20 @@ def tiny_server() -> Iterator[tuple[int, list[int]]]:
                 )
                 await reader.readexactly(length)
                 seen.append(length)
+                extra = b"Retry-After: 1\r\n" if len(seen) % 10 == 0 else b""
                 if len(seen) % 5 == 0:
                     body, status = b'{"error": "busy"}', b"503 Service Unavailable"
                 else:
                     body, status = b'{"predictions": [0]}', b"200 OK"
                 writer.write(
-                    b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                    b"HTTP/1.1 "
+                    + status
+                    + b"\r\nContent-Type: application/json\r\n"
+                    + extra
+                    + b"Content-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -193,6 +219,9 @@ def test_loader_sends_every_scheduled_request_and_counts_errors(tiny_server):
     assert report["scheduled"] == 100
     assert len(seen) == 100 and set(seen) == {len(body)}
     assert report["errors"] == {"HTTP 503": 20}
+    assert report["statuses"] == {"200": 80, "503": 20}
+    assert report["retry_after"] == {"503": 10}
+    assert len(report["refused_ms"]) == 20 and all(t > 0 for t in report["refused_ms"])
     assert len(report["latency_ms"]) == 80
     pairs = zip(report["latency_ms"], report["service_ms"], strict=True)
     assert all(latency >= service > 0 for latency, service in pairs)
