@@ -205,14 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--status",
         action="store_true",
-        help="print the stable endpoint, each live version with its stage, weight, health "
-        "and pid/port, the MLflow aliases and the last deployment decision (needs --config)",
+        help="print the stable endpoint and its metrics port, each live version with its "
+        "stage, weight and health and each of its replicas' real state (supervisor state, pid, "
+        "port, uptime, restarts), a roll-out a dead deploy left (recorded as interrupted), the "
+        "MLflow aliases and the last deployment decision (needs --config)",
     )
     action.add_argument(
         "--serve",
         action="store_true",
         help="bring the production version back behind the endpoint (e.g. after a reboot): "
-        "starts its server and the splitter if they are down; idempotent (needs --config)",
+        "starts the supervisor, which starts the splitter and the replicas; idempotent "
+        "(needs --config)",
     )
     action.add_argument(
         "--undeploy",

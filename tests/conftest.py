@@ -7,6 +7,7 @@ imported. Every subprocess the tests start inherits the same variables.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -108,9 +109,43 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Schedul
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the session's state unless asked to keep it for debugging."""
+    """Stop what the session's servers left running, then remove its state (unless kept).
+
+    Serving runs under supervisord, which outlives the command that started it by
+    design; a test that failed before its own clean-up would otherwise leave a
+    supervisord (and HAProxy, replicas) running for good. Every such process names
+    the session's directory on its command line.
+    """
+    stop_session_processes(_SESSION_ROOT)  # each xdist worker has a root of its own
     if not os.environ.get("FRAUDOPS_KEEP_TEST_STATE"):
         shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+
+
+def stop_session_processes(root: Path) -> list[int]:
+    """Terminate (then kill) every process whose command line names ``root``; their pids."""
+    import psutil
+
+    marker = str(root)
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if process.pid == os.getpid():
+            continue
+        cmdline = " ".join(process.info["cmdline"] or [])
+        try:  # a replica names its model (under the session's store) in its environment
+            environment = " ".join(process.environ().values()) if marker not in cmdline else ""
+        except psutil.Error:
+            environment = ""
+        if marker in cmdline or marker in environment:
+            found.append(process)
+    supervisors = [p for p in found if "supervisor.supervisord" in " ".join(p.cmdline())]
+    for process in supervisors or found:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(found, timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    return [p.pid for p in found]
 
 
 def write_config(

@@ -39,6 +39,7 @@ import psutil
 
 from stacks.flavors import haproxy
 from stacks.flavors.haproxy import AdminSocket, SplitterFiles, SplitterState, VersionRecord
+from stacks.flavors.ports import check_port_free
 from stacks.flavors.replica import replica_command, replica_environment
 from stacks.flavors.supervision import Program, Supervisor
 from stacks.flavors.traffic import (
@@ -554,7 +555,9 @@ class LocalEndpoint:
                 pid = self.supervisor.remove(name)
                 if pid is not None:
                     what = name[len(self.prefix) :]
-                    lines.append(f"stopped {what} of {state.model_name if state else name} (pid {pid})")
+                    lines.append(
+                        f"stopped {what} of {state.model_name if state else name} (pid {pid})"
+                    )
             if state is not None and lines:
                 lines.append(f"{state.model_name}: endpoint {state.url()} closed")
             for path in (self.files.state, self.files.lease, self.files.config):
@@ -725,83 +728,3 @@ def normalized_weights(weights: Mapping[str, int]) -> dict[str, int]:
     for version in by_remainder[:missing]:
         result[version] += 1
     return result
-
-
-# --- ports -------------------------------------------------------------------------------
-
-#: Where a model without a configured port gets one (clients' ports, then metrics ports).
-ENDPOINT_PORTS = range(5100, 6000)
-METRICS_PORTS = range(9180, 9980)
-
-
-def endpoint_states(root: Path) -> list[SplitterState]:
-    """The saved state of every model's endpoint under ``root`` (one deployer's)."""
-    if not root.is_dir():
-        return []
-    found = []
-    for path in sorted(root.iterdir()):
-        if path.is_dir():
-            with contextlib.suppress(ValueError, OSError):
-                state = haproxy.load_state(SplitterFiles(path))
-                if state is not None:
-                    found.append(state)
-    return found
-
-
-def check_port_free(host: str, port: int, root: Path, model_name: str) -> None:
-    """ServingError naming who holds ``port``: another model's endpoint of ours, or a program."""
-    owner = next(
-        (s.model_name for s in endpoint_states(root) if s.port == port and s.model_name != model_name),
-        None,
-    )
-    if owner is not None:
-        raise ServingError(
-            f"port {port} is the endpoint of model '{owner}' (served by this project); give "
-            f"'{model_name}' another deployment.serving.port, or omit it to get a free one, or "
-            f"stop '{owner}' with python run.py --undeploy --config <its config>"
-        )
-    if haproxy.port_in_use(host, port):
-        raise ServingError(
-            f"port {port} on {host} is already in use by another program (not an endpoint of "
-            "this project); stop it, or choose another deployment.serving.port in the run "
-            "config (or omit it to get a free one)"
-        )
-
-
-def assign_ports(root: Path, model_name: str, settings: EndpointSettings) -> EndpointSettings:
-    """The settings with the clients' and metrics ports fixed for this model.
-
-    A configured port is used as it is. An omitted one is the port the model
-    was given before (kept in ``ports.json`` beside the endpoints, so it is stable
-    across --serve, reboots and --undeploy), else the first free one of a fixed
-    range that no other model of this deployer holds.
-    """
-    registry = root / "ports.json"
-    try:
-        assigned: dict[str, dict[str, int]] = json.loads(registry.read_text())
-    except (FileNotFoundError, ValueError):
-        assigned = {}
-    mine = dict(assigned.get(model_name, {}))
-    taken = {
-        port for name, ports in assigned.items() if name != model_name for port in ports.values()
-    }
-    taken |= {s.port for s in endpoint_states(root) if s.model_name != model_name}
-    port = settings.port or mine.get("port") or _first_free(ENDPOINT_PORTS, taken, settings.host)
-    metrics = (
-        settings.metrics_port
-        or mine.get("metrics_port")
-        or _first_free(METRICS_PORTS, taken | {port}, "127.0.0.1")
-    )
-    if mine != {"port": port, "metrics_port": metrics}:
-        assigned[model_name] = {"port": port, "metrics_port": metrics}
-        _write_json(registry, assigned)
-    return EndpointSettings(**{**asdict(settings), "port": port, "metrics_port": metrics})
-
-
-def _first_free(candidates: range, taken: set[int], host: str) -> int:
-    for port in candidates:
-        if port not in taken and not haproxy.port_in_use(host, port):
-            return port
-    raise ServingError(
-        f"no free port in {candidates.start}..{candidates.stop - 1}; set deployment.serving.port"
-    )

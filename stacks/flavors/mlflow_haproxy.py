@@ -38,16 +38,13 @@ from zenml.integrations.mlflow.model_deployers.mlflow_model_deployer import MLFl
 from zenml.model_deployers import BaseModelDeployerFlavor
 
 from stacks.flavors.haproxy import SplitterFiles
-from stacks.flavors.local_endpoint import (
-    Interruption,
-    LocalEndpoint,
-    assign_ports,
-    endpoint_states,
-)
+from stacks.flavors.local_endpoint import LocalEndpoint
+from stacks.flavors.ports import assign_ports, endpoint_states
 from stacks.flavors.supervision import Supervisor
 from stacks.flavors.traffic import (
     Backend,
     EndpointSettings,
+    Interruption,
     ServingError,
     SplitterMissingError,
     TrafficCounters,

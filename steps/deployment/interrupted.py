@@ -16,6 +16,7 @@ from steps.promotion.stages import (
     TAG_REASON,
     VersionRef,
     all_versions,
+    now,
     record_on_version,
     set_stage,
     sync_mlflow,
@@ -42,6 +43,28 @@ def record_interruptions(splitter: TrafficSplitter, model_name: str) -> list[str
     sync_mlflow(model_name)
     splitter.mark_recorded(model_name, {i.version for i in pending})
     return lines
+
+
+def record_stopped_deploy(ref: VersionRef, champion: str | None) -> None:
+    """A deploy stopped by Ctrl-C or SIGTERM (routing already restored): the version says so.
+
+    Without it the newest decision on record would be the gates' "cleared for
+    roll-out", as if the version were on its way to production.
+    """
+    interruption = Interruption(
+        version=ref.version,
+        champion=champion,
+        at=now(),
+        reason=(
+            f"the deploy of version {ref.version} was stopped (Ctrl-C or SIGTERM) during its "
+            "roll-out; every request went back to "
+            + (f"version {champion}" if champion else "no version")
+            + f" and version {ref.version}'s servers were stopped; it may be deployed again"
+        ),
+        recorded=True,
+    )
+    record_on_version(ref, {"rollout_interrupted": _metadata(interruption)})
+    tag_mlflow_version(ref, {TAG_DECISION: "interrupted", TAG_REASON: interruption.reason})
 
 
 def _restore_stages(interruption: Interruption, versions: dict[str, VersionRef]) -> None:

@@ -15,6 +15,7 @@ from zenml.types import HTMLString
 
 from configs.schema import RunConfig
 from steps.deployment.candidates import load_version
+from steps.deployment.interrupted import record_stopped_deploy
 from steps.deployment.loadtest import LoadTestResult
 from steps.deployment.platform import active_splitter
 from steps.deployment.release_checks import (
@@ -88,6 +89,9 @@ def serve_challenger(
             record={"champion_before": old.version if old else "none"},
             before_full_traffic=checks,
         )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the switch restored routing already
+        record_stopped_deploy(new, old.version if old else None)
+        raise
     except Exception as error:
         _record_verdict(new, error)
         raise

@@ -98,6 +98,13 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
             load_test=None,
             canary={"max_wait": 3, "too_little_traffic": "hold"},
         ),
+        # stays in its first step (the loop never brings enough requests) until stopped
+        "long_canary": _config(
+            directory,
+            "long_canary.yaml",
+            load_test=None,
+            canary={"min_requests": 100_000, "max_wait": 300, "too_little_traffic": "hold"},
+        ),
     }
     yield paths
     run_cli("--undeploy", "--config", str(paths["weak"]))
@@ -247,6 +254,112 @@ def test_too_little_traffic_holds_the_challenger_in_staging(configs: dict[str, P
     assert "could not be judged" in result.stderr and "stays in staging" in result.stderr
     assert _stages() == {"1": "production", "2": "staging"}
     assert _metadata("2")["release_checks"]["decision"] == "held"
+
+
+def _deploy_until_the_canary_routes(config: Path) -> subprocess.Popen[str]:
+    """``run.py --pipeline deploy`` of version 2 in the background, once it printed step 1."""
+    env = {k: v for k, v in os.environ.items() if k != "ZENML_ACTIVE_STACK_ID"}
+    env["PYTHONUNBUFFERED"] = "1"  # each line as it is printed, not when a buffer fills
+    env["ZENML_LOGGING_VERBOSITY"] = "INFO"  # what a user sees (the session runs quieter)
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--pipeline", "deploy", "--config", str(config),
+         "--model-version", "2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        seen.append(line)
+        if "Canary step 1 of 2" in line:
+            return process
+        assert time.monotonic() < deadline, "".join(seen[-40:])
+    pytest.fail("the deploy ended before its canary started:\n" + "".join(seen[-60:]))
+
+
+def _seconds_until_only_v1_answers(limit: float) -> float:
+    """Time until 20 answers in a row come from version 1 (nothing routed to version 2)."""
+    started = time.monotonic()
+    in_a_row = 0
+    while time.monotonic() - started < limit:
+        answer = requests.post(
+            ENDPOINT, data="{}", headers={"Content-Type": "application/json"}, timeout=10
+        )
+        in_a_row = in_a_row + 1 if answer.headers.get("X-Served-By") == "v1" else 0
+        if in_a_row >= 20:
+            return time.monotonic() - started
+    pytest.fail(f"version 2 still gets requests {limit} s after its deploy died")
+
+
+def _v2_processes() -> list[str]:
+    from steps.deployment.platform import active_splitter
+
+    local_tracking_uri()  # activates the local stack in this process
+    splitter: Any = active_splitter()
+    return splitter.supervisor().names(f"{MODEL}--v2")
+
+
+def _seconds_until_v2_is_stopped(limit: float) -> float:
+    """Version 2's replicas drain (their in-flight requests finish), then stop."""
+    started = time.monotonic()
+    while _v2_processes():
+        assert time.monotonic() - started < limit, f"still running: {_v2_processes()}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_kill_9_of_the_deploy_mid_canary_routes_back_to_the_champion_by_itself(
+    configs: dict[str, Path],
+) -> None:
+    """No command typed: the guard sees the deploy gone, routes every request to version 1,
+    stops version 2's replicas; the next --status records and says it; a later deploy may
+    try version 2 again."""
+    serve_original(MODEL, "2")
+    with RequestLoop(ENDPOINT) as loop:
+        deploy = _deploy_until_the_canary_routes(configs["long_canary"])
+        time.sleep(3)  # version 2 takes its 20% of the loop's requests
+        assert loop.served_by["v2"] > 0, loop.served_by
+        deploy.kill()
+        deploy.wait(timeout=30)
+        recovery = _seconds_until_only_v1_answers(30)
+        stopped = recovery + _seconds_until_v2_is_stopped(30)
+    print(f"\nkill -9 of the deploy mid-canary: only version 1 answers after {recovery:.2f} s, "
+          f"version 2 stopped after {stopped:.1f} s; loop {dict(loop.outcomes)}")
+    assert loop.failures == [], loop.failures[:5]
+    status = run_cli("--status", "--config", str(configs["strong"]))
+    assert status.returncode == 0, _output(status)
+    assert "Interrupted roll-out: roll-out of version 2" in status.stdout, status.stdout
+    assert "Last decision: version 2: interrupted" in status.stdout, status.stdout
+    assert _stages() == {"1": "production", "2": "staging"}
+    assert _metadata("2")["rollout_interrupted"]["champion"] == "1"
+    again = run_cli("--status", "--config", str(configs["strong"]))
+    assert "Interrupted roll-out" not in again.stdout  # recorded once, then history
+
+
+def test_sigterm_of_the_deploy_mid_canary_restores_at_once_in_one_line(
+    configs: dict[str, Path],
+) -> None:
+    serve_original(MODEL, "2")
+    with RequestLoop(ENDPOINT) as loop:
+        deploy = _deploy_until_the_canary_routes(configs["long_canary"])
+        time.sleep(2)
+        deploy.terminate()
+        rest, _ = deploy.communicate(timeout=60)
+        recovery = _seconds_until_only_v1_answers(5)
+        _seconds_until_v2_is_stopped(5)  # the deploy stopped them before it exited
+    assert deploy.returncode == 130, rest[-3000:]
+    assert "Traceback" not in rest, rest[-3000:]
+    assert "Interrupted." in rest
+    print(f"\nSIGTERM of the deploy mid-canary: only version 1 answers after {recovery:.2f} s")
+    assert loop.failures == [], loop.failures[:5]
+    assert _stages()["1"] == "production" and _stages()["2"] != "production"
+    status = run_cli("--status", "--config", str(configs["strong"]))
+    assert "Last decision: version 2: interrupted" in status.stdout, status.stdout
+    assert "cleared for roll-out" not in status.stdout.split("Last decision")[1]
 
 
 def test_a_good_challenger_goes_through_every_step_to_production(

@@ -275,15 +275,13 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _pids() -> list[int]:
-    """Every process serving MODEL: each server (with its workers) and HAProxy."""
-    from stacks.flavors.haproxy import running_pid
+    """Every process serving MODEL's endpoint: supervisord and everything below it."""
     from steps.deployment.platform import active_splitter
 
     _mlflow()  # activates the local stack in this process
     splitter: Any = active_splitter()
-    pids = [pid for b in splitter.backends(MODEL) if b.pid for pid in _descendants(b.pid)]
-    haproxy = running_pid(splitter.splitter_files(MODEL))
-    return pids + ([haproxy] if haproxy else [])
+    root = splitter.supervisor().pid()
+    return _descendants(root) if root else []
 
 
 def _alive(pid: int) -> bool:
@@ -298,8 +296,8 @@ def test_serve_brings_production_back_after_every_process_is_killed(
     configs: dict[str, Path],
 ) -> None:
     pids = _pids()
-    assert len(pids) >= 2, "expected the model server and HAProxy to be running"
-    for pid in pids:
+    assert len(pids) >= 4, "expected supervisord, HAProxy, the guard and the replicas running"
+    for pid in pids:  # a reboot's worth: the supervisor too
         os.kill(pid, signal.SIGKILL)
     time.sleep(1)
     with pytest.raises(requests.ConnectionError):

@@ -154,3 +154,34 @@ def test_shut_down_removes_every_deployment_of_the_model(rollout: Rollout) -> No
     left = [key for key in cluster.objects if key[0] == "seldondeployments" and model in key[2]]
     assert left == [] and deployer.backends(model) == [] and deployer.endpoint_url(model) is None
     assert deployer.shut_down(model) == [], "idempotent"
+
+
+def test_an_expired_roll_out_lease_restores_the_single_predictor(rollout: Rollout) -> None:
+    """A deploy that died mid-canary: its lease (an annotation on the endpoint manifest)
+    expires, and the next command of that model routes everything back to the champion,
+    removes the challenger and reports the interruption once."""
+    import time
+
+    deployer, cluster, model = rollout.deployer, rollout.cluster, rollout.model
+    deployer.open_endpoint(model, EndpointSettings())
+    deployer.serve_version(rollout.v1, timeout=5)
+    deployer.set_weights(model, {"1": 100})
+    deployer.serve_version(rollout.v2, timeout=5)
+    deployer.begin_rollout(model, "1", "2", lease_seconds=60)
+    deployer.set_weights(model, {"1": 90, "2": 10})
+    annotations = _sdep(cluster, model)["metadata"]["annotations"]  # type: ignore[index]
+    assert "fraudops/rollout-lease" in annotations, "set_weights keeps the lease"
+    assert deployer.recover_rollout(model) == [], "a live lease is left alone"
+    assert _traffic(cluster, model) == {"v1": 90, "v2": 10}
+
+    deployer.renew_rollout(model, lease_seconds=0.2)  # the deploy's last renewal
+    time.sleep(0.5)
+    [interruption] = deployer.recover_rollout(model)
+    assert (interruption.version, interruption.champion) == ("2", "1")
+    assert "interrupted" in interruption.reason
+    assert _traffic(cluster, model) == {"v1": 100}
+    assert _sdep(cluster, f"{model}-v2") is None
+    deployer.mark_recorded(model, {"2"})
+    assert deployer.recover_rollout(model) == [], "reported once"
+    annotations = _sdep(cluster, model)["metadata"]["annotations"]  # type: ignore[index]
+    assert "fraudops/rollout-lease" not in annotations

@@ -428,3 +428,36 @@ def test_state_file_lists_what_runs(endpoint: Endpoint) -> None:
     record = state.versions["2"]
     assert isinstance(record, VersionRecord) and record.weight == 100
     assert len(record.ports) == REPLICAS
+
+
+def test_two_models_serve_side_by_side_and_undeploy_one_at_a_time(endpoint: Endpoint) -> None:
+    """A second model without a configured port gets a free one, kept for it; stopping it
+    leaves the first model serving, and the port comes back the same after a restart."""
+    deployer, model = endpoint.deployer, endpoint.model
+    other = "second-fraud-model"
+    url = deployer.open_endpoint(other, EndpointSettings(port=None, replicas=1))
+    port = int(url.split(":")[2].split("/")[0])
+    assert 5100 <= port < 6000 and port != endpoint.port
+    served = deployer.serve_version(
+        VersionToServe(other, "1", model.uris["1"]), timeout=SERVER_TIMEOUT
+    )
+    assert len(served.replicas) == 1
+    deployer.set_weights(other, {"1": 100})
+    first = requests.post(url, json=model.payload(2), timeout=10)
+    assert first.status_code == 200 and first.headers["X-Served-By"] == "v1"
+    assert _predict(endpoint).headers["X-Served-By"] == "v2"
+    assert sorted(deployer.model_names()) == sorted([MODEL_NAME, other])
+
+    stopped = deployer.shut_down(other)
+    assert any("haproxy" in line for line in stopped) and all(
+        MODEL_NAME + " " not in line for line in stopped
+    )
+    with pytest.raises(requests.ConnectionError):
+        requests.post(url, json=model.payload(1), timeout=5)
+    assert _predict(endpoint).headers["X-Served-By"] == "v2"
+    assert deployer.supervisor().names(other) == []
+
+    again = deployer.open_endpoint(other, EndpointSettings(port=None, replicas=1))
+    assert again == url, "the port chosen for a model is kept for it"
+    deployer.shut_down(other)
+    assert deployer.supervisor().is_running() and _predict(endpoint).status_code == 200

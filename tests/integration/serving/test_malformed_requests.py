@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.integration.serving.conftest import MAX_BODY_BYTES, Endpoint, ensure_serving
+from tests.unit.stacks.malformed_requests import Example, MalformedRequest, malformed_requests
 
 JSON = {"Content-Type": "application/json"}
 
@@ -168,3 +169,48 @@ def test_content_mlflow_accepts_passes_through(
     print(f"\n{column}={value!r}: {response.status_code} {response.text[:80]}")
     assert response.status_code == 200
     _valid(endpoint)
+
+
+def _send(endpoint: Endpoint, case: MalformedRequest) -> requests.Response:
+    url = endpoint.url.replace("/invocations", case.path)
+    data: Any = case.body
+    if case.chunked:
+        data = iter([case.body])  # requests sends an iterator chunked
+    return requests.request(case.method, url, data=data, headers=case.headers, timeout=10)
+
+
+def test_every_kind_of_malformed_request_through_the_endpoint(endpoint: Endpoint) -> None:
+    """The shared catalogue (tests/unit/stacks/malformed_requests.py), through HAProxy: each
+    a short 4xx in MLflow's error shape, never a trace or a path, each sent to a replica at
+    most once (a refusal is never retried), and the endpoint serving after each."""
+    ensure_serving(endpoint)
+    first = (
+        endpoint.model.rows.head(1).astype(object).where(endpoint.model.rows.head(1).notna(), None)
+    )
+    example = Example(
+        columns=tuple(first.columns), row=tuple(first.iloc[0].tolist()), number_column="amount"
+    )
+    cases = malformed_requests(example, MAX_BODY_BYTES)
+    wrong = []
+    for case in cases:
+        before = sum(endpoint.requests_by_version().values())
+        response = _send(endpoint, case)
+        reached = sum(endpoint.requests_by_version().values()) - before
+        text = response.text
+        problems = []
+        if response.status_code != case.expected_status:
+            problems.append(f"status {response.status_code}, expected {case.expected_status}")
+        if len(text) > 1024 or any(
+            s in text for s in ("stack_trace", "Traceback", "site-packages", "/work/")
+        ):
+            problems.append(f"body leaks or is long: {text[:200]}")
+        if reached > 1:
+            problems.append(f"sent to a replica {reached} times")
+        if case.at_haproxy and reached:
+            problems.append("HAProxy let it through")
+        if problems:
+            wrong.append(f"{case.name}: " + "; ".join(problems))
+        _valid(endpoint)
+    print(f"\n{len(cases)} kinds of malformed request, {len(wrong)} wrong")
+    assert len(cases) >= 40
+    assert not wrong, "\n".join(wrong)
