@@ -320,6 +320,19 @@ def test_undeploy_stops_every_server_and_the_splitter(configs: dict[str, Path]) 
     assert _stages()["1"] == "production"  # stages are kept: --serve brings it back
 
 
+def test_undeploy_all_needs_no_config_and_all_alone_is_refused(configs: dict[str, Path]) -> None:
+    misplaced = run_cli("--status", "--all", "--config", str(configs["strong"]))
+    assert misplaced.returncode == 2 and "--all goes with --undeploy only" in misplaced.stderr
+    everything = run_cli("--undeploy", "--all")
+    _ok(everything)
+    from steps.deployment.platform import active_splitter
+
+    _mlflow()  # activates the local stack in this process
+    splitter: Any = active_splitter()
+    assert splitter.model_names() == [] and not splitter.supervisor().is_running()
+    assert _pids() == []
+
+
 def test_bad_deploy_requests_exit_2_and_change_nothing(configs: dict[str, Path]) -> None:
     before = _stages()
     unknown = run_cli(

@@ -127,4 +127,4 @@ def test_overload_is_shed_while_the_replicas_keep_answering(endpoint: Endpoint) 
 
 def test_a_request_after_the_overload_is_served(endpoint: Endpoint) -> None:
     answer = requests.post(endpoint.url, json=endpoint.model.payload(1), timeout=10)
-    assert answer.status_code == 200 and answer.headers["X-Served-By"] == "v1"
+    assert answer.status_code == 200 and answer.headers["X-Served-By"].startswith("v")
