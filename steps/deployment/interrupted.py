@@ -68,11 +68,20 @@ def record_stopped_deploy(ref: VersionRef, champion: str | None) -> None:
 
 
 def _restore_stages(interruption: Interruption, versions: dict[str, VersionRef]) -> None:
-    """The champion production again if the dead deploy had moved it; the challenger staged."""
+    """The champion production again if the dead deploy had moved it (the challenger staged).
+
+    A challenger the dead deploy had not yet promoted keeps its stage (``staging``
+    from the deploy's own staging step): moving it there now could take the stage
+    from the version a new deploy has just staged.
+    """
+    challenger = versions[interruption.version]
     champion = versions.get(interruption.champion or "")
     if champion is not None and champion.stage != "production":
         set_stage(champion, "production")
-    set_stage(versions[interruption.version], "staging")
+    if challenger.stage == "production" or (
+        champion is not None and champion.stage != "production"
+    ):
+        set_stage(challenger, "staging")
 
 
 def _metadata(interruption: Interruption) -> dict[str, object]:

@@ -7,6 +7,7 @@ steps/deployment/platform.py); the switch itself is the plain function
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import pandas as pd
@@ -15,7 +16,7 @@ from zenml.types import HTMLString
 
 from configs.schema import RunConfig
 from steps.deployment.candidates import load_version
-from steps.deployment.interrupted import record_stopped_deploy
+from steps.deployment.interrupted import record_interruptions, record_stopped_deploy
 from steps.deployment.loadtest import LoadTestResult
 from steps.deployment.platform import active_splitter
 from steps.deployment.release_checks import (
@@ -41,6 +42,7 @@ from steps.promotion.stages import (
     version_in_stage,
 )
 
+logger = logging.getLogger(__name__)
 
 def _switch_summary(result: Any) -> dict[str, Any]:
     return {
@@ -63,11 +65,13 @@ def serve_challenger(
     """
     name = config.model.name
     configure_mlflow_from_stack()
+    splitter = active_splitter()
+    for line in record_interruptions(splitter, name):  # a roll-out an earlier deploy left
+        logger.warning(line)
     new = get_version(name, evaluation.challenger_version)
     old = version_in_stage(name, "production")
     loaded = load_version(new, train_set=False, holdout_set=False)
     target = loaded.dataset_info.target
-    splitter = active_splitter()
     checks = checks_before_full_traffic(
         splitter,
         config.deployment,
