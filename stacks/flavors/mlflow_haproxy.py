@@ -208,6 +208,8 @@ class MLflowHAProxyModelDeployer(MLFlowModelDeployer):
                 "serving an MLflow model needs an MLflow experiment tracker in the active stack"
             )
         tracker.configure_mlflow()
+        # no progress bar in the deploy's output: a few files, copied in milliseconds
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             try:

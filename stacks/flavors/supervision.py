@@ -308,12 +308,10 @@ class Supervisor:
         self.ensure_running()
         text = program.render(self.logs)
         path = self.program_file(program.name)
-        unchanged = path.is_file() and path.read_text() == text
-        if unchanged and self.info(program.name) is not None:
-            state = self.info(program.name)
-            if state is not None and state.state in LIVE_STATES:
-                return
-            self._call("startProcess", program.name, False)
+        known = self.info(program.name)
+        if known is not None and path.is_file() and path.read_text() == text:
+            if known.state not in LIVE_STATES:
+                self._call("startProcess", program.name, False)
             return
         temporary = path.with_suffix(".tmp")
         temporary.write_text(text)

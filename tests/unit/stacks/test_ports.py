@@ -29,11 +29,14 @@ def test_an_omitted_port_is_chosen_once_and_kept_per_model(tmp_path: Path) -> No
 
 
 def test_a_port_in_use_by_a_program_is_skipped(tmp_path: Path) -> None:
+    would_be = assign_ports(tmp_path / "probe", "m", EndpointSettings(port=None)).port
+    assert would_be is not None
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", ENDPOINT_PORTS.start))
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", would_be))
         squatter.listen()
-        chosen = assign_ports(tmp_path, "m", EndpointSettings(port=None))
-    assert chosen.port != ENDPOINT_PORTS.start
+        chosen = assign_ports(tmp_path / "real", "m", EndpointSettings(port=None))
+    assert chosen.port != would_be and chosen.port in ENDPOINT_PORTS
 
 
 def test_a_clash_names_the_model_that_holds_the_port(tmp_path: Path) -> None:
